@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * export: the last stage. Receives every flow record leaving the flow table, labels
+ * both ends once from the current enrich snapshot, and hands the record to every
+ * collector (an ipfix encoder plus a transport each). Collectors are independent: one
+ * that is slow or down only fills its own bounded queue.
+ */
+#ifndef LABELFLOW_EXPORT_H
+#define LABELFLOW_EXPORT_H
+
+#include <stdint.h>
+
+#include "enrich.h"
+#include "flowtab.h"
+#include "ipfix.h"
+#include "registry.h"
+#include "transport.h"
+
+struct export_config {
+	struct ipfix_config ipfix;	   /* max_msg_bytes is per transport kind, see below */
+	struct transport_config transport;
+	uint16_t udp_max_msg_bytes;	   /* default 1400: within a 1500-byte path MTU */
+	uint16_t stream_max_msg_bytes;	   /* file/TCP: default 65535 */
+};
+
+struct exporter;
+
+/* reg and e are borrowed and must outlive the exporter. */
+struct exporter *export_new(const struct registry *reg, struct enrich *e, const struct export_config *config);
+/* Flushes encoders, then frees transports (waiting up to linger_ms for TCP queues). */
+void export_free(struct exporter *x, uint32_t linger_ms);
+
+/* Add a collector. Returns 0 or -errno (logged). */
+int export_add_target(struct exporter *x, const struct transport_spec *spec, uint64_t now_ms);
+size_t export_n_targets(const struct exporter *x);
+
+/* The flowtab_export_fn: user must be the struct exporter. */
+void export_flow(const struct flow_record *rec, void *user);
+/* Once a second (and at end of input): pick up a new snapshot, flush messages, drive transports. */
+void export_tick(struct exporter *x, uint64_t now_ms);
+
+struct export_stats {
+	uint64_t records;	    /* flow records received from the flow table */
+	uint64_t packets;	    /* sum of their packetDeltaCount */
+	uint64_t octets;	    /* sum of their octetDeltaCount */
+	uint64_t labelled_src;	    /* records whose source matched any metadata */
+	uint64_t labelled_dst;
+};
+const struct export_stats *export_get_stats(const struct exporter *x);
+/* Per-collector counters, for the periodic report. i < export_n_targets(). */
+const struct transport_stats *export_target_stats(const struct exporter *x, size_t i,
+						  const char **ret_name);
+
+#endif

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * registry: loads the element registry (templates/labelflow-elements.xml, the IANA
+ * registry XML format libfixbuf and ipfixDump read) and the template definitions
+ * (templates/labelflow-templates.conf). This is the only place element numbers come from:
+ * code names elements, the data files number them. The enterprise elements are re-homed
+ * under the configured Private Enterprise Number.
+ */
+#ifndef LABELFLOW_REGISTRY_H
+#define LABELFLOW_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <fixbuf/public.h>
+
+/* One template from the definitions file: an ID and the element names it carries. */
+struct registry_template {
+	char *name;	     /* owned; "ipv4", "ipv6", ... */
+	uint16_t id;	     /* template ID, >= 256 */
+	uint8_t ip_version;  /* which flows use it: 4 or 6 */
+	size_t n_elements;
+	char **elements;     /* owned; element names, each present in the info model */
+};
+
+struct registry {
+	fbInfoModel_t *model;		  /* owned; IANA elements + ours under pen */
+	uint32_t pen;			  /* Private Enterprise Number of our elements */
+	uint32_t file_pen;		  /* the PEN written in the XML file */
+	size_t n_templates;
+	struct registry_template *templates; /* owned */
+	size_t n_enterprise;
+	const fbInfoElement_t **enterprise;  /* borrowed from model; our elements, for RFC 5610 */
+};
+
+/*
+ * Load the XML element file and the template definitions; pen 0 keeps the file's PEN.
+ * Every element a template names must exist; every enterprise element ID must be below
+ * 16384; template IDs unique and >= 256. On failure returns NULL and writes a message
+ * with the file name (and line, where the parser gives one) into errbuf.
+ */
+struct registry *registry_load(const char *elements_xml, const char *templates_conf, uint32_t pen,
+			       char *errbuf, size_t errbuf_size);
+void registry_free(struct registry *r);
+
+/* The template for flows of this IP version, or NULL if the definitions have none. */
+const struct registry_template *registry_template_for(const struct registry *r, uint8_t ip_version);
+
+#endif
