@@ -1,1 +1,340 @@
 // SPDX-License-Identifier: Apache-2.0
+/*
+ * conf: defaults, the libconfig file and validation. Every setting is one row of a
+ * table (group, name, type, field, range), so reading, range checks and the rejection
+ * of unknown names share one path; etc/labelflowd.conf documents the same rows.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "conf.h"
+#include "transport.h"
+
+enum conf_type {
+	CONF_U32,
+	CONF_U16,
+	CONF_BOOL,
+	CONF_STR,
+	CONF_STRLIST_IFACE,
+	CONF_STRLIST_TARGET,
+	CONF_LOGLEVEL,
+};
+
+struct conf_setting {
+	const char *group;
+	const char *name;
+	enum conf_type type;
+	size_t offset; /* into struct conf */
+	uint64_t min;
+	uint64_t max;
+};
+
+#define SET(g, n, t, field, lo, hi) { g, n, t, offsetof(struct conf, field), lo, hi }
+
+static const struct conf_setting settings[] = {
+	SET("capture", "interfaces", CONF_STRLIST_IFACE, interfaces, 0, 0),
+	SET("capture", "snaplen", CONF_U32, live.snaplen, 64, 262144),
+	SET("capture", "buffer_bytes", CONF_U32, live.buffer_bytes, 65536, 1u << 31),
+	SET("capture", "promiscuous", CONF_BOOL, live.promiscuous, 0, 0),
+	SET("capture", "filter", CONF_STR, live.bpf_filter, 0, 0),
+	SET("flow", "max_flows", CONF_U32, flow.max_flows, 16, 1u << 26),
+	SET("flow", "idle_timeout_ms", CONF_U32, flow.idle_timeout_ms, 100, 86400000),
+	SET("flow", "active_timeout_ms", CONF_U32, flow.active_timeout_ms, 1000, 86400000),
+	SET("flow", "frag_table_size", CONF_U32, decode.frag_table_size, 16, 1u << 24),
+	SET("flow", "frag_timeout_ms", CONF_U32, decode.frag_timeout_ms, 100, 600000),
+	SET("enrich", "inventory", CONF_STR, inventory, 0, 0),
+	SET("export", "targets", CONF_STRLIST_TARGET, targets, 0, 0),
+	SET("export", "pen", CONF_U32, pen, 1, UINT32_MAX),
+	SET("export", "rfc5610", CONF_BOOL, export.ipfix.rfc5610, 0, 0),
+	SET("export", "observation_domain", CONF_U32, export.ipfix.observation_domain, 0,
+	    UINT32_MAX),
+	SET("export", "udp_max_msg_bytes", CONF_U16, export.udp_max_msg_bytes, 512, 65507),
+	SET("export", "template_refresh_ms", CONF_U32, export.transport.template_refresh_ms, 1000,
+	    3600000),
+	SET("export", "template_refresh_msgs", CONF_U32, export.transport.template_refresh_msgs, 1,
+	    1000000),
+	SET("export", "queue_msgs", CONF_U32, export.transport.queue_msgs, 1, 1u << 20),
+	SET("export", "reconnect_min_ms", CONF_U32, export.transport.reconnect_min_ms, 10, 600000),
+	SET("export", "reconnect_max_ms", CONF_U32, export.transport.reconnect_max_ms, 10, 3600000),
+	SET("export", "elements_file", CONF_STR, elements_file, 0, 0),
+	SET("export", "templates_file", CONF_STR, templates_file, 0, 0),
+	SET("daemon", "log_level", CONF_LOGLEVEL, log_level, 0, 0),
+	SET("daemon", "syslog", CONF_BOOL, log_syslog, 0, 0),
+	SET("daemon", "stats_interval_ms", CONF_U32, stats_interval_ms, 0, 86400000),
+	SET("daemon", "shutdown_linger_ms", CONF_U32, shutdown_linger_ms, 0, 600000),
+};
+
+static const char *const groups[] = { "capture", "flow", "enrich", "export", "daemon" };
+
+void conf_set_str(char **field, const char *value)
+{
+	free(*field);
+	*field = value ? strdup(value) : NULL;
+}
+
+void conf_init(struct conf *c, const char *datadir)
+{
+	char path[4096];
+
+	memset(c, 0, sizeof(*c));
+	c->live.snaplen = 256;
+	c->live.buffer_bytes = 4u << 20;
+	c->live.promiscuous = false;
+	c->decode.frag_table_size = 4096;
+	c->decode.frag_timeout_ms = 30000;
+	c->flow.max_flows = 262144;
+	c->flow.idle_timeout_ms = 15000;
+	c->flow.active_timeout_ms = 60000;
+	c->pen = 32473;
+	c->export.ipfix.rfc5610 = true;
+	c->export.ipfix.observation_domain = 1;
+	c->export.udp_max_msg_bytes = 1400;
+	c->export.stream_max_msg_bytes = 65535;
+	c->export.transport.queue_msgs = 4096;
+	c->export.transport.template_refresh_ms = 60000;
+	c->export.transport.template_refresh_msgs = 1000;
+	c->export.transport.reconnect_min_ms = 500;
+	c->export.transport.reconnect_max_ms = 30000;
+	c->log_level = LOG_LVL_INFO;
+	c->stats_interval_ms = 60000;
+	c->shutdown_linger_ms = 2000;
+	snprintf(path, sizeof(path), "%s/labelflow-elements.xml", datadir);
+	conf_set_str(&c->elements_file, path);
+	snprintf(path, sizeof(path), "%s/labelflow-templates.conf", datadir);
+	conf_set_str(&c->templates_file, path);
+}
+
+static void free_list(char **list, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++) {
+		free(list[i]);
+		list[i] = NULL;
+	}
+	*n = 0;
+}
+
+void conf_done(struct conf *c)
+{
+	free(c->read_file);
+	free_list(c->interfaces, &c->n_interfaces);
+	free((char *)c->live.bpf_filter);
+	free(c->inventory);
+	free_list(c->targets, &c->n_targets);
+	free(c->elements_file);
+	free(c->templates_file);
+	memset(c, 0, sizeof(*c));
+}
+
+static int list_add(char **list, size_t *n, const char *value)
+{
+	if (*n >= CONF_MAX_LIST)
+		return -E2BIG;
+	list[(*n)++] = strdup(value);
+	return 0;
+}
+
+int conf_add_interface(struct conf *c, const char *name)
+{
+	return list_add(c->interfaces, &c->n_interfaces, name);
+}
+
+int conf_add_target(struct conf *c, const char *target)
+{
+	return list_add(c->targets, &c->n_targets, target);
+}
+
+static const struct conf_setting *find_setting(const char *group, const char *name)
+{
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		if (strcmp(settings[i].group, group) == 0 && strcmp(settings[i].name, name) == 0)
+			return &settings[i];
+	}
+	return NULL;
+}
+
+static bool known_group(const char *name)
+{
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		if (strcmp(groups[i], name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int apply_list(struct conf *c, const struct conf_setting *s, config_setting_t *cs,
+		      char *errbuf, size_t errbuf_size)
+{
+	char **list = s->type == CONF_STRLIST_IFACE ? c->interfaces : c->targets;
+	size_t *n = s->type == CONF_STRLIST_IFACE ? &c->n_interfaces : &c->n_targets;
+	int count;
+
+	if (!config_setting_is_array(cs) && !config_setting_is_list(cs)) {
+		snprintf(errbuf, errbuf_size, "must be a list of strings, e.g. [ \"a\", \"b\" ]");
+		return -EINVAL;
+	}
+	free_list(list, n);
+	count = config_setting_length(cs);
+	for (int i = 0; i < count; i++) {
+		const char *v = config_setting_get_string_elem(cs, i);
+
+		if (!v) {
+			snprintf(errbuf, errbuf_size, "element %d is not a string", i);
+			return -EINVAL;
+		}
+		if (s->type == CONF_STRLIST_TARGET) {
+			struct transport_spec spec;
+			char why[256];
+
+			if (transport_parse(v, &spec, why, sizeof(why)) < 0) {
+				snprintf(errbuf, errbuf_size, "'%s': %s", v, why);
+				return -EINVAL;
+			}
+		}
+		if (list_add(list, n, v) < 0) {
+			snprintf(errbuf, errbuf_size, "more than %d entries", CONF_MAX_LIST);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int apply_setting(struct conf *c, const struct conf_setting *s, config_setting_t *cs,
+			 char *errbuf, size_t errbuf_size)
+{
+	void *field = (char *)c + s->offset;
+	long long v;
+
+	switch (s->type) {
+	case CONF_U32:
+	case CONF_U16:
+		if (config_setting_type(cs) != CONFIG_TYPE_INT &&
+		    config_setting_type(cs) != CONFIG_TYPE_INT64) {
+			snprintf(errbuf, errbuf_size, "must be an integer");
+			return -EINVAL;
+		}
+		v = config_setting_get_int64(cs);
+		if (v < (long long)s->min || (unsigned long long)v > s->max) {
+			snprintf(errbuf, errbuf_size, "%lld is out of range [%llu, %llu]", v,
+				 (unsigned long long)s->min, (unsigned long long)s->max);
+			return -EINVAL;
+		}
+		if (s->type == CONF_U32)
+			*(uint32_t *)field = (uint32_t)v;
+		else
+			*(uint16_t *)field = (uint16_t)v;
+		return 0;
+	case CONF_BOOL:
+		if (config_setting_type(cs) != CONFIG_TYPE_BOOL) {
+			snprintf(errbuf, errbuf_size, "must be true or false");
+			return -EINVAL;
+		}
+		*(bool *)field = config_setting_get_bool(cs);
+		return 0;
+	case CONF_STR:
+		if (config_setting_type(cs) != CONFIG_TYPE_STRING) {
+			snprintf(errbuf, errbuf_size, "must be a string");
+			return -EINVAL;
+		}
+		conf_set_str((char **)field, config_setting_get_string(cs));
+		return 0;
+	case CONF_LOGLEVEL:
+		if (config_setting_type(cs) != CONFIG_TYPE_STRING ||
+		    log_parse_level(config_setting_get_string(cs), field) < 0) {
+			snprintf(errbuf, errbuf_size, "must be \"error\", \"warn\", \"info\" or \"debug\"");
+			return -EINVAL;
+		}
+		return 0;
+	case CONF_STRLIST_IFACE:
+	case CONF_STRLIST_TARGET:
+		return apply_list(c, s, cs, errbuf, errbuf_size);
+	}
+	return -EINVAL;
+}
+
+int conf_load_file(struct conf *c, const char *path, char *errbuf, size_t errbuf_size)
+{
+	config_t cfg;
+	config_setting_t *root;
+	char why[512];
+	int ret = 0;
+
+	config_init(&cfg);
+	if (!config_read_file(&cfg, path)) {
+		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+			snprintf(errbuf, errbuf_size, "%s: cannot read: %s", path, strerror(errno));
+		else
+			snprintf(errbuf, errbuf_size, "%s:%d: %s", path, config_error_line(&cfg),
+				 config_error_text(&cfg));
+		ret = -EINVAL;
+		goto out;
+	}
+	root = config_root_setting(&cfg);
+	for (int g = 0; g < config_setting_length(root); g++) {
+		config_setting_t *group = config_setting_get_elem(root, g);
+		const char *gname = config_setting_name(group);
+
+		if (!known_group(gname) || !config_setting_is_group(group)) {
+			snprintf(errbuf, errbuf_size, "%s:%d: unknown section '%s'", path,
+				 config_setting_source_line(group), gname);
+			ret = -EINVAL;
+			goto out;
+		}
+		for (int i = 0; i < config_setting_length(group); i++) {
+			config_setting_t *cs = config_setting_get_elem(group, i);
+			const struct conf_setting *s = find_setting(gname, config_setting_name(cs));
+
+			if (!s) {
+				snprintf(errbuf, errbuf_size, "%s:%d: unknown setting '%s.%s'", path,
+					 config_setting_source_line(cs), gname,
+					 config_setting_name(cs));
+				ret = -EINVAL;
+				goto out;
+			}
+			if (apply_setting(c, s, cs, why, sizeof(why)) < 0) {
+				snprintf(errbuf, errbuf_size, "%s:%d: %s.%s: %s", path,
+					 config_setting_source_line(cs), gname, s->name, why);
+				ret = -EINVAL;
+				goto out;
+			}
+		}
+	}
+out:
+	config_destroy(&cfg);
+	return ret;
+}
+
+int conf_validate(const struct conf *c, char *errbuf, size_t errbuf_size)
+{
+	const struct transport_config *t = &c->export.transport;
+
+	if (c->read_file && c->n_interfaces) {
+		snprintf(errbuf, errbuf_size,
+			 "reading a capture file (-r) and live interfaces (-i) exclude each other");
+		return -EINVAL;
+	}
+	if (t->reconnect_min_ms > t->reconnect_max_ms) {
+		snprintf(errbuf, errbuf_size,
+			 "export.reconnect_min_ms (%u) is larger than export.reconnect_max_ms (%u)",
+			 t->reconnect_min_ms, t->reconnect_max_ms);
+		return -EINVAL;
+	}
+	if (!c->elements_file || !c->templates_file) {
+		snprintf(errbuf, errbuf_size, "export.elements_file and export.templates_file are required");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < c->n_targets; i++) {
+		struct transport_spec spec;
+		char why[256];
+
+		if (transport_parse(c->targets[i], &spec, why, sizeof(why)) < 0) {
+			snprintf(errbuf, errbuf_size, "export target '%s': %s", c->targets[i], why);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}

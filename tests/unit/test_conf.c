@@ -1,2 +1,193 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <criterion/criterion.h>
+
+#include "conf.h"
+
+static char path[64];
+
+static const char *write_conf(const char *text)
+{
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/lf-conf-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void cleanup(void)
+{
+	if (path[0])
+		unlink(path);
+}
+
+TestSuite(conf, .fini = cleanup);
+
+Test(conf, defaults_are_documented_values)
+{
+	struct conf c;
+
+	conf_init(&c, "/data");
+	cr_assert_eq(c.pen, 32473);
+	cr_assert_eq(c.flow.max_flows, 262144);
+	cr_assert_eq(c.flow.idle_timeout_ms, 15000);
+	cr_assert_eq(c.flow.active_timeout_ms, 60000);
+	cr_assert_eq(c.export.udp_max_msg_bytes, 1400);
+	cr_assert(c.export.ipfix.rfc5610);
+	cr_assert_not(c.live.promiscuous);
+	cr_assert_str_eq(c.elements_file, "/data/labelflow-elements.xml");
+	cr_assert_str_eq(c.templates_file, "/data/labelflow-templates.conf");
+	conf_done(&c);
+}
+
+Test(conf, example_config_loads_and_validates)
+{
+	char err[512] = "";
+	char example[4096];
+	struct conf c;
+
+	snprintf(example, sizeof(example), "%s/etc/labelflowd.conf", LF_TOP_SRCDIR);
+	conf_init(&c, "/data");
+	cr_assert_eq(conf_load_file(&c, example, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(conf_validate(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.flow.max_flows, 262144);
+	conf_done(&c);
+}
+
+Test(conf, reads_every_kind_of_setting)
+{
+	char err[512] = "";
+	struct conf c;
+
+	conf_init(&c, "/data");
+	write_conf("capture: { interfaces = [\"veth1\", \"cni0\"]; snaplen = 512;"
+		   " promiscuous = true; filter = \"udp\"; };\n"
+		   "flow: { max_flows = 1000; idle_timeout_ms = 2000; active_timeout_ms = 5000; };\n"
+		   "enrich: { inventory = \"/tmp/inv.json\"; };\n"
+		   "export: { targets = [\"udp:127.0.0.1:4739\", \"tcp:[::1]:4739\"]; pen = 12345;"
+		   " rfc5610 = false; udp_max_msg_bytes = 1200; };\n"
+		   "daemon: { log_level = \"debug\"; stats_interval_ms = 0; };\n");
+	cr_assert_eq(conf_load_file(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(c.n_interfaces, 2);
+	cr_assert_str_eq(c.interfaces[1], "cni0");
+	cr_assert_eq(c.live.snaplen, 512);
+	cr_assert(c.live.promiscuous);
+	cr_assert_str_eq(c.live.bpf_filter, "udp");
+	cr_assert_eq(c.flow.max_flows, 1000);
+	cr_assert_eq(c.flow.idle_timeout_ms, 2000);
+	cr_assert_eq(c.flow.active_timeout_ms, 5000);
+	cr_assert_str_eq(c.inventory, "/tmp/inv.json");
+	cr_assert_eq(c.n_targets, 2);
+	cr_assert_str_eq(c.targets[1], "tcp:[::1]:4739");
+	cr_assert_eq(c.pen, 12345);
+	cr_assert_not(c.export.ipfix.rfc5610);
+	cr_assert_eq(c.export.udp_max_msg_bytes, 1200);
+	cr_assert_eq(c.log_level, LOG_LVL_DEBUG);
+	cr_assert_eq(c.stats_interval_ms, 0);
+	conf_done(&c);
+}
+
+static void expect_error(const char *text, const char *fragment)
+{
+	char err[512] = "";
+	struct conf c;
+
+	conf_init(&c, "/data");
+	write_conf(text);
+	cr_assert_eq(conf_load_file(&c, path, err, sizeof(err)), -EINVAL, "accepted: %s", text);
+	cr_assert(strstr(err, fragment) != NULL, "message '%s' lacks '%s'", err, fragment);
+	cr_assert(strstr(err, path) != NULL, "message '%s' lacks the file name", err);
+	conf_done(&c);
+}
+
+Test(conf, rejects_syntax_error_with_line)
+{
+	expect_error("flow: {\n max_flows = 10\n idle_timeout_ms = 5; };\n", ":3:");
+}
+
+Test(conf, rejects_unknown_setting_with_line)
+{
+	expect_error("flow:\n{\n  max_flow = 1000;\n};\n", ":3: unknown setting 'flow.max_flow'");
+}
+
+Test(conf, rejects_unknown_section)
+{
+	expect_error("flows: { max_flows = 1000; };\n", "unknown section 'flows'");
+}
+
+Test(conf, rejects_out_of_range_value)
+{
+	expect_error("flow: { max_flows = 2; };\n", "flow.max_flows: 2 is out of range");
+}
+
+Test(conf, rejects_wrong_types)
+{
+	expect_error("flow: { max_flows = \"many\"; };\n", "must be an integer");
+	expect_error("export: { rfc5610 = 1; };\n", "must be true or false");
+	expect_error("daemon: { log_level = \"loud\"; };\n", "must be \"error\"");
+	expect_error("capture: { interfaces = \"veth0\"; };\n", "must be a list of strings");
+}
+
+Test(conf, rejects_bad_export_target)
+{
+	expect_error("export: { targets = [\"smtp:host:25\"]; };\n", "'smtp:host:25'");
+	expect_error("export: { targets = [\"udp:127.0.0.1\"]; };\n", "'udp:127.0.0.1'");
+}
+
+Test(conf, missing_file_is_a_clear_error)
+{
+	char err[512] = "";
+	struct conf c;
+
+	conf_init(&c, "/data");
+	cr_assert_eq(conf_load_file(&c, "/nonexistent/labelflowd.conf", err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "/nonexistent/labelflowd.conf: cannot read") != NULL, "%s", err);
+	conf_done(&c);
+}
+
+Test(conf, validate_rejects_file_and_interfaces_together)
+{
+	char err[512] = "";
+	struct conf c;
+
+	conf_init(&c, "/data");
+	conf_set_str(&c.read_file, "x.pcap");
+	cr_assert_eq(conf_add_interface(&c, "veth0"), 0);
+	cr_assert_eq(conf_validate(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "exclude each other") != NULL, "%s", err);
+	conf_done(&c);
+}
+
+Test(conf, validate_rejects_inverted_backoff)
+{
+	char err[512] = "";
+	struct conf c;
+
+	conf_init(&c, "/data");
+	c.export.transport.reconnect_min_ms = 5000;
+	c.export.transport.reconnect_max_ms = 1000;
+	cr_assert_eq(conf_validate(&c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "reconnect_min_ms") != NULL, "%s", err);
+	conf_done(&c);
+}
+
+Test(conf, lists_are_bounded)
+{
+	struct conf c;
+	int rc = 0;
+
+	conf_init(&c, "/data");
+	for (int i = 0; i <= CONF_MAX_LIST && rc == 0; i++)
+		rc = conf_add_target(&c, "udp:127.0.0.1:4739");
+	cr_assert_eq(rc, -E2BIG);
+	cr_assert_eq(c.n_targets, CONF_MAX_LIST);
+	conf_done(&c);
+}
