@@ -64,6 +64,7 @@ enum decode_drop {
 	DECODE_DROP_COUNT,
 };
 
+/* 0 in a field means its default. */
 struct decode_config {
 	uint32_t frag_table_size; /* first-fragment entries kept for port lookup (default 4096) */
 	uint32_t frag_timeout_ms; /* how long a first fragment's ports are remembered (default 30000) */
