@@ -173,6 +173,14 @@ static void frag_make_key(struct frag_key *k, const uint8_t *ip, unsigned int ve
  * Remember a first fragment's ports. Reuses the slot of the same datagram if it is still
  * live, else the first free or expired slot in the probe window. false = window full.
  */
+/* expires_ms of a slot freed by its datagram's last fragment: not live, not "never used". */
+#define FRAG_FREED 1
+
+static inline bool frag_live(const struct frag_entry *e, uint64_t ts_ms)
+{
+	return ts_ms < e->expires_ms && e->expires_ms != FRAG_FREED;
+}
+
 static bool frag_insert(struct decoder *d, const struct frag_key *k, uint64_t ts_ms,
 			uint16_t src_port, uint16_t dst_port, uint8_t proto)
 {
@@ -183,7 +191,7 @@ static bool frag_insert(struct decoder *d, const struct frag_key *k, uint64_t ts
 	for (n = 0; n < d->frag_probes; n++) {
 		struct frag_entry *e = &d->frag[i];
 
-		if (ts_ms < e->expires_ms) {
+		if (frag_live(e, ts_ms)) {
 			if (memcmp(&e->key, k, sizeof(*k)) == 0) {
 				slot = e;
 				break;
@@ -210,18 +218,17 @@ static bool frag_insert(struct decoder *d, const struct frag_key *k, uint64_t ts
  * Find a live first fragment. Inserts fill the first non-live slot of the window, so a
  * never-used slot ends the search.
  */
-static const struct frag_entry *frag_lookup(const struct decoder *d, const struct frag_key *k,
-					    uint64_t ts_ms)
+static struct frag_entry *frag_lookup(struct decoder *d, const struct frag_key *k, uint64_t ts_ms)
 {
 	uint32_t i = frag_slot(d, k);
 	uint32_t n;
 
 	for (n = 0; n < d->frag_probes; n++) {
-		const struct frag_entry *e = &d->frag[i];
+		struct frag_entry *e = &d->frag[i];
 
 		if (e->expires_ms == 0)
 			return NULL;
-		if (ts_ms < e->expires_ms && memcmp(&e->key, k, sizeof(*k)) == 0)
+		if (frag_live(e, ts_ms) && memcmp(&e->key, k, sizeof(*k)) == 0)
 			return e;
 		if (++i == d->frag_size)
 			i = 0;
@@ -267,6 +274,7 @@ bool decode_frame(struct decoder *d, int linktype, const uint8_t *frame, uint32_
 	uint16_t etype, vlan_id = 0, inner_vlan_id = 0, src_port = 0, dst_port = 0, fo;
 	unsigned int want, ver, ntags = 0;
 	enum frag_kind frag = FRAG_NONE;
+	bool last_frag = false; /* a later fragment with More Fragments clear */
 	uint8_t proto, tos, tcp_flags = 0;
 	struct flow_key *key;
 
@@ -385,6 +393,7 @@ ip:
 		if (fo & 0x3fff) { /* MF or a fragment offset */
 			frag = (fo & 0x1fff) ? FRAG_LATER : FRAG_FIRST;
 			frag_id = rd16(ip + 4);
+			last_frag = !(fo & 0x2000);
 		}
 	} else {
 		uint16_t plen;
@@ -429,6 +438,7 @@ ip:
 					/* Later fragment: what follows is not a header. */
 					frag = FRAG_LATER;
 					frag_id = rd32(ip + hlen + 4);
+					last_frag = !(fo & 1);
 					proto = ip[hlen];
 					hlen += 8;
 					break;
@@ -485,7 +495,7 @@ l3_done:
 		}
 	} else {
 		struct frag_key fk;
-		const struct frag_entry *e;
+		struct frag_entry *e;
 
 		frag_make_key(&fk, ip, ver, proto, frag_id);
 		e = frag_lookup(d, &fk, ts_ms);
@@ -494,6 +504,12 @@ l3_done:
 			dst_port = e->dst_port;
 			proto = e->proto;
 			d->stats.frag_matched++;
+			/*
+			 * The last fragment frees the slot (expired, but non-zero so probe
+			 * chains stay intact); fragments arriving after it go unmatched.
+			 */
+			if (last_frag)
+				e->expires_ms = FRAG_FREED;
 		} else {
 			d->stats.frag_unmatched++;
 		}

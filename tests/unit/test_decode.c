@@ -825,6 +825,40 @@ Test(decode, fragment_table_full)
 	decode_free(d);
 }
 
+Test(decode, last_fragment_frees_its_slot)
+{
+	struct decode_config cfg = {.frag_table_size = 4, .frag_timeout_ms = 1000};
+	struct decoder *d = decode_new(&cfg);
+	const struct decode_stats *s = decode_get_stats(d);
+	struct decode_pkt pkt;
+	static struct pktbuild frags[3];
+	uint32_t i;
+
+	/* Ten datagrams in turn through a 4-slot table: each frees its slot when done. */
+	build_tcp(&B, DECODE_LINK_RAW, 4, 1, 2, 0, 100);
+	for (i = 0; i < 10; i++) {
+		cr_assert_eq(pktbuild_fragment(&B, 500 + i, 64, frags, 2), 2);
+		cr_assert(decode_b(d, &frags[0], TS, &pkt));
+		cr_assert(decode_b(d, &frags[1], TS, &pkt));
+		cr_assert_eq(pkt.key.src_port, 1, "datagram %u", i);
+	}
+	cr_assert_eq(s->frag_table_full, 0);
+	cr_assert_eq(s->frag_matched, 10);
+
+	/* A middle fragment reordered after the last one finds the slot freed. */
+	build_tcp(&B, DECODE_LINK_RAW, 4, 1, 2, 0, 140);
+	cr_assert_eq(pktbuild_fragment(&B, 900, 64, frags, 3), 3);
+	cr_assert(decode_b(d, &frags[0], TS, &pkt));
+	cr_assert(decode_b(d, &frags[2], TS, &pkt));
+	cr_assert_eq(pkt.key.src_port, 1);
+	cr_assert(decode_b(d, &frags[1], TS, &pkt));
+	cr_assert_eq(pkt.key.src_port, 0);
+	cr_assert_eq(s->frag_matched, 11);
+	cr_assert_eq(s->frag_unmatched, 1);
+	check_balance(d);
+	decode_free(d);
+}
+
 Test(decode, many_fragmented_datagrams_fill_a_large_table)
 {
 	struct decoder *d = decode_new(NULL);
