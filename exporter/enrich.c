@@ -1,1 +1,717 @@
 // SPDX-License-Identifier: Apache-2.0
+/*
+ * enrich: immutable per-source label tables and the reference-counted snapshot that combines
+ * them. A table holds its endpoints in one open-addressing hash keyed by address and its
+ * subnets in a second one keyed by (masked prefix, length), probed from the longest length
+ * present down; every distinct label string is stored once in one blob. A lookup is a few
+ * probes and never allocates or locks. Publishing swaps a new snapshot in under a mutex.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "enrich.h"
+
+/* Most entries (endpoints + subnets) one table may hold: adding more fails with -ENOSPC.
+ * Bounded by the 24-bit record index of a hash slot. */
+#define ENRICH_MAX_ENTRIES    ((1u << 24) - 1)
+#define ENRICH_HASH_MIN_SLOTS 16u
+
+static const char *const dim_names[ENRICH_DIM_COUNT] = {
+	[ENRICH_CLUSTER] = "ClusterName",
+	[ENRICH_NAMESPACE] = "PodNamespace",
+	[ENRICH_POD] = "PodName",
+	[ENRICH_POD_UID] = "PodUid",
+	[ENRICH_NODE] = "NodeName",
+	[ENRICH_WORKLOAD_KIND] = "WorkloadKind",
+	[ENRICH_WORKLOAD] = "WorkloadName",
+	[ENRICH_REPLICASET] = "ReplicaSetName",
+	[ENRICH_SERVICE] = "ServiceName",
+	[ENRICH_POD_LABELS] = "PodLabels",
+	[ENRICH_ZONE] = "Zone",
+	[ENRICH_REGION] = "Region",
+	[ENRICH_VPC] = "VpcId",
+	[ENRICH_SUBNET] = "SubnetId",
+	[ENRICH_VM] = "VmName",
+	[ENRICH_INSTANCE_ID] = "InstanceId",
+	[ENRICH_KIND] = "EntityKind",
+};
+
+static const char *const dim_keys[ENRICH_DIM_COUNT] = {
+	[ENRICH_CLUSTER] = "cluster",
+	[ENRICH_NAMESPACE] = "namespace",
+	[ENRICH_POD] = "pod",
+	[ENRICH_POD_UID] = "pod_uid",
+	[ENRICH_NODE] = "node",
+	[ENRICH_WORKLOAD_KIND] = "workload_kind",
+	[ENRICH_WORKLOAD] = "workload",
+	[ENRICH_REPLICASET] = "replicaset",
+	[ENRICH_SERVICE] = "service",
+	[ENRICH_POD_LABELS] = "labels",
+	[ENRICH_ZONE] = "zone",
+	[ENRICH_REGION] = "region",
+	[ENRICH_VPC] = "vpc",
+	[ENRICH_SUBNET] = "subnet",
+	[ENRICH_VM] = "vm",
+	[ENRICH_INSTANCE_ID] = "instance_id",
+	[ENRICH_KIND] = "kind",
+};
+
+const char *enrich_dim_name(enum enrich_dim d)
+{
+	return (unsigned)d < ENRICH_DIM_COUNT ? dim_names[d] : NULL;
+}
+
+const char *enrich_dim_key(enum enrich_dim d)
+{
+	return (unsigned)d < ENRICH_DIM_COUNT ? dim_keys[d] : NULL;
+}
+
+/* ---- addresses ---------------------------------------------------------------------- */
+
+static unsigned family_bits(uint8_t family)
+{
+	return family == 4 ? 32 : 128;
+}
+
+/*
+ * Hash key: the address masked to len bits (bytes past the family's size and past len are
+ * zero), so equal prefixes have equal bytes. family 0 marks an empty hash slot. The whole
+ * struct, padding included, is zeroed before it is filled: keys compare with memcmp.
+ */
+struct tkey {
+	uint8_t addr[16];
+	uint8_t family;
+	uint8_t len;
+	uint8_t pad[2];
+};
+
+static void make_key(struct tkey *k, uint8_t family, const uint8_t *addr, unsigned len)
+{
+	unsigned full = len / 8, rem = len % 8;
+
+	memset(k, 0, sizeof(*k));
+	memcpy(k->addr, addr, full);
+	if (rem)
+		k->addr[full] = addr[full] & (uint8_t)(0xff << (8 - rem));
+	k->family = family;
+	k->len = (uint8_t)len;
+}
+
+int enrich_addr_parse(const char *text, struct enrich_addr *ret_addr)
+{
+	struct enrich_addr a;
+
+	if (!text || !ret_addr)
+		return -EINVAL;
+	memset(&a, 0, sizeof(a));
+	if (inet_pton(AF_INET, text, a.addr) == 1)
+		a.family = 4;
+	else if (inet_pton(AF_INET6, text, a.addr) == 1)
+		a.family = 6;
+	else
+		return -EINVAL;
+	*ret_addr = a;
+	return 0;
+}
+
+int enrich_prefix_parse(const char *text, struct enrich_addr *ret_addr, uint8_t *ret_len)
+{
+	char buf[INET6_ADDRSTRLEN];
+	struct enrich_addr a;
+	const char *slash, *p;
+	unsigned len = 0;
+	struct tkey k;
+	size_t n;
+
+	if (!text || !ret_addr || !ret_len)
+		return -EINVAL;
+	slash = strchr(text, '/');
+	if (!slash)
+		return -EINVAL;
+	n = (size_t)(slash - text);
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, text, n);
+	buf[n] = '\0';
+	if (enrich_addr_parse(buf, &a) < 0)
+		return -EINVAL;
+
+	/* Length: 1-3 decimal digits, no sign, no blanks, no leading zero. */
+	p = slash + 1;
+	n = strlen(p);
+	if (n == 0 || n > 3 || (n > 1 && p[0] == '0'))
+		return -EINVAL;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		len = len * 10 + (unsigned)(*p - '0');
+	}
+	if (len > family_bits(a.family))
+		return -EINVAL;
+
+	make_key(&k, a.family, a.addr, len);
+	if (memcmp(k.addr, a.addr, sizeof(k.addr)) != 0)
+		return -EINVAL; /* host bits set */
+	*ret_addr = a;
+	*ret_len = (uint8_t)len;
+	return 0;
+}
+
+/* ---- the hash: open addressing, linear probing, load factor <= 1/2 -------------------- */
+
+/*
+ * One endpoint or subnet: its key and its labels as offsets into the table's string blob
+ * (0 = absent). 88 bytes; the key sits next to the labels so a hit costs one record fetch.
+ */
+struct enrich_rec {
+	struct tkey key;
+	uint32_t off[ENRICH_DIM_COUNT];
+};
+
+/*
+ * An index over records: each slot is 0 (empty) or tag << 24 | (record index + 1), where
+ * tag is the top byte of the key's hash, so most mismatches are rejected without touching
+ * the record. 4 bytes per slot keeps the index of 100k entries in about 1 MiB.
+ * Invariant: slots == NULL, or (mask + 1) is a power of two and count <= (mask + 1) / 2,
+ * so every probe sequence meets an empty slot.
+ */
+struct lhash {
+	uint32_t *slots; /* owned */
+	uint32_t mask;
+	uint32_t count;
+};
+
+#define SLOT_REC_MASK 0x00ffffffu
+
+static uint64_t key_hash(const struct tkey *k)
+{
+	uint64_t a, b, h;
+
+	memcpy(&a, k->addr, 8);
+	memcpy(&b, k->addr + 8, 8);
+	b *= 0xc2b2ae3d27d4eb4full;
+	h = a * 0x9e3779b97f4a7c15ull;
+	h ^= b >> 7 | b << 57;
+	h ^= ((uint64_t)k->family << 8 | k->len) * 0x165667b19e3779f9ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+static uint32_t slot_tag(uint64_t hash)
+{
+	return (uint32_t)(hash >> 56) << 24;
+}
+
+static struct enrich_rec *lhash_find(const struct lhash *h, struct enrich_rec *recs,
+				     const struct tkey *k)
+{
+	uint64_t hash;
+	uint32_t i, tag;
+
+	if (!h->count)
+		return NULL;
+	hash = key_hash(k);
+	tag = slot_tag(hash);
+	for (i = (uint32_t)hash & h->mask;; i = (i + 1) & h->mask) {
+		uint32_t v = h->slots[i];
+
+		if (!v)
+			return NULL;
+		if ((v & ~SLOT_REC_MASK) == tag) {
+			struct enrich_rec *r = &recs[(v & SLOT_REC_MASK) - 1];
+
+			if (memcmp(&r->key, k, sizeof(*k)) == 0)
+				return r;
+		}
+	}
+}
+
+/* Index record rec (whose key is absent); the caller guarantees a free slot. */
+static void lhash_place(uint32_t *slots, uint32_t mask, const struct tkey *k, uint32_t rec)
+{
+	uint64_t hash = key_hash(k);
+	uint32_t i = (uint32_t)hash & mask;
+
+	while (slots[i])
+		i = (i + 1) & mask;
+	slots[i] = slot_tag(hash) | (rec + 1);
+}
+
+/* Make room for one more key. Returns 0 or -ENOMEM. */
+static int lhash_reserve(struct lhash *h, const struct enrich_rec *recs)
+{
+	uint32_t cap = h->slots ? h->mask + 1 : 0, ncap, i;
+	uint32_t *ns;
+
+	if ((uint64_t)(h->count + 1) * 2 <= cap)
+		return 0;
+	ncap = cap ? cap * 2 : ENRICH_HASH_MIN_SLOTS;
+	ns = g_try_new0(uint32_t, ncap);
+	if (!ns)
+		return -ENOMEM;
+	for (i = 0; i < cap; i++) {
+		uint32_t rec;
+
+		if (!h->slots[i])
+			continue;
+		rec = (h->slots[i] & SLOT_REC_MASK) - 1;
+		lhash_place(ns, ncap - 1, &recs[rec].key, rec);
+	}
+	g_free(h->slots);
+	h->slots = ns;
+	h->mask = ncap - 1;
+	return 0;
+}
+
+/* ---- reference counts (C11 atomics, so thread sanitizers see them) ------------------- */
+
+static void ref_inc(atomic_uint *r)
+{
+	atomic_fetch_add_explicit(r, 1, memory_order_relaxed);
+}
+
+/* True when this dropped the last reference: the caller frees. The acquire/release pair
+ * orders every other holder's reads before the free. */
+static bool ref_dec(atomic_uint *r)
+{
+	return atomic_fetch_sub_explicit(r, 1, memory_order_acq_rel) == 1;
+}
+
+/* ---- tables ------------------------------------------------------------------------- */
+
+/*
+ * Immutable once finished: readers on any thread may look up without locks while they
+ * hold a reference. Memory: one string blob (each distinct string once, NUL-terminated),
+ * one record array and two slot indexes; nothing else is allocated per entry.
+ */
+struct enrich_table {
+	atomic_uint ref;
+	char *blob; /* owned: blob[0] = '\0' so offset 0 means absent */
+	uint32_t blob_len, blob_cap;
+	struct enrich_rec *recs; /* owned: nrecs used of recs_cap, endpoints and subnets */
+	uint32_t nrecs, recs_cap;
+	struct lhash endpoints; /* key length 32 (IPv4) or 128 (IPv6) */
+	struct lhash subnets;	/* key = masked prefix + its length */
+	/* Subnet lengths present, longest first: a lookup probes only these. */
+	uint8_t lens4[33], lens6[129];
+	uint8_t nlens4, nlens6;
+};
+
+struct enrich_table_builder {
+	struct enrich_table *t; /* owned until finish hands it out */
+	GHashTable *interned;	/* owned: string (owned copy) -> blob offset; build time only */
+	bool has4[33], has6[129];
+};
+
+static void table_destroy(struct enrich_table *t)
+{
+	g_free(t->blob);
+	g_free(t->recs);
+	g_free(t->endpoints.slots);
+	g_free(t->subnets.slots);
+	g_free(t);
+}
+
+void enrich_builder_free(struct enrich_table_builder *b)
+{
+	if (!b)
+		return;
+	if (b->t)
+		table_destroy(b->t);
+	if (b->interned)
+		g_hash_table_destroy(b->interned);
+	g_free(b);
+}
+
+struct enrich_table_builder *enrich_builder_new(void)
+{
+	struct enrich_table_builder *b = g_try_new0(struct enrich_table_builder, 1);
+
+	if (!b)
+		return NULL;
+	b->t = g_try_new0(struct enrich_table, 1);
+	if (b->t)
+		b->t->blob = g_try_malloc(256);
+	if (!b->t || !b->t->blob) {
+		enrich_builder_free(b);
+		return NULL;
+	}
+	atomic_init(&b->t->ref, 1);
+	b->t->blob[0] = '\0';
+	b->t->blob_len = 1;
+	b->t->blob_cap = 256;
+	b->interned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	return b;
+}
+
+/* The blob offset of s, adding it on first sight. Returns 0 for absent ("" or NULL), the
+ * offset, or -errno. */
+static int64_t intern(struct enrich_table_builder *b, const char *s)
+{
+	struct enrich_table *t = b->t;
+	gpointer off;
+	size_t n;
+
+	if (!s || !*s)
+		return 0;
+	if (g_hash_table_lookup_extended(b->interned, s, NULL, &off))
+		return GPOINTER_TO_UINT(off);
+	n = strlen(s) + 1;
+	if (n > UINT32_MAX - t->blob_len)
+		return -ENOSPC;
+	if (t->blob_len + n > t->blob_cap) {
+		uint64_t ncap = t->blob_cap;
+		char *nb;
+
+		while (ncap < t->blob_len + n)
+			ncap *= 2;
+		if (ncap > UINT32_MAX)
+			ncap = UINT32_MAX;
+		nb = g_try_realloc(t->blob, ncap);
+		if (!nb)
+			return -ENOMEM;
+		t->blob = nb;
+		t->blob_cap = (uint32_t)ncap;
+	}
+	memcpy(t->blob + t->blob_len, s, n);
+	g_hash_table_insert(b->interned, g_strdup(s), GUINT_TO_POINTER(t->blob_len));
+	t->blob_len += (uint32_t)n;
+	return t->blob_len - (uint32_t)n;
+}
+
+/* Intern every field into *r. Returns 0 or -errno (r is then partly written). */
+static int rec_fill(struct enrich_table_builder *b, struct enrich_rec *r,
+		    const char *const fields[ENRICH_DIM_COUNT])
+{
+	unsigned d;
+
+	for (d = 0; d < ENRICH_DIM_COUNT; d++) {
+		int64_t off = intern(b, fields ? fields[d] : NULL);
+
+		if (off < 0)
+			return (int)off;
+		r->off[d] = (uint32_t)off;
+	}
+	return 0;
+}
+
+/* Insert or replace the record of key k in hash h. Returns 0 or -errno. */
+static int table_add(struct enrich_table_builder *b, struct lhash *h, const struct tkey *k,
+		     const char *const fields[ENRICH_DIM_COUNT])
+{
+	struct enrich_table *t = b->t;
+	struct enrich_rec *old = lhash_find(h, t->recs, k);
+	struct enrich_rec rec;
+	int r;
+
+	rec.key = *k;
+	r = rec_fill(b, &rec, fields);
+	if (r < 0)
+		return r;
+	if (old) {
+		*old = rec;
+		return 0;
+	}
+	if (t->nrecs >= ENRICH_MAX_ENTRIES)
+		return -ENOSPC;
+	if (t->nrecs == t->recs_cap) {
+		uint32_t ncap = t->recs_cap ? t->recs_cap * 2 : 16;
+		struct enrich_rec *nr = g_try_renew(struct enrich_rec, t->recs, ncap);
+
+		if (!nr)
+			return -ENOMEM;
+		t->recs = nr;
+		t->recs_cap = ncap;
+	}
+	r = lhash_reserve(h, t->recs);
+	if (r < 0)
+		return r;
+	t->recs[t->nrecs] = rec;
+	lhash_place(h->slots, h->mask, k, t->nrecs);
+	t->nrecs++;
+	h->count++;
+	return 0;
+}
+
+static bool family_ok(uint8_t family)
+{
+	return family == 4 || family == 6;
+}
+
+int enrich_builder_add_endpoint(struct enrich_table_builder *b, const struct enrich_addr *addr,
+				const char *const fields[ENRICH_DIM_COUNT])
+{
+	struct tkey k;
+
+	if (!b || !b->t || !addr || !family_ok(addr->family))
+		return -EINVAL;
+	make_key(&k, addr->family, addr->addr, family_bits(addr->family));
+	return table_add(b, &b->t->endpoints, &k, fields);
+}
+
+int enrich_builder_add_subnet(struct enrich_table_builder *b, const struct enrich_addr *prefix,
+			      uint8_t prefix_len, const char *const fields[ENRICH_DIM_COUNT])
+{
+	unsigned nbytes;
+	struct tkey k;
+	int r;
+
+	if (!b || !b->t || !prefix || !family_ok(prefix->family) ||
+	    prefix_len > family_bits(prefix->family))
+		return -EINVAL;
+	make_key(&k, prefix->family, prefix->addr, prefix_len);
+	nbytes = family_bits(prefix->family) / 8;
+	if (memcmp(k.addr, prefix->addr, nbytes) != 0)
+		return -EINVAL; /* host bits set */
+	r = table_add(b, &b->t->subnets, &k, fields);
+	if (r < 0)
+		return r;
+	if (prefix->family == 4)
+		b->has4[prefix_len] = true;
+	else
+		b->has6[prefix_len] = true;
+	return 0;
+}
+
+struct enrich_table *enrich_builder_finish(struct enrich_table_builder *b)
+{
+	struct enrich_table *t;
+	int len;
+
+	if (!b)
+		return NULL;
+	t = b->t;
+	for (len = 32; len >= 0; len--)
+		if (b->has4[len])
+			t->lens4[t->nlens4++] = (uint8_t)len;
+	for (len = 128; len >= 0; len--)
+		if (b->has6[len])
+			t->lens6[t->nlens6++] = (uint8_t)len;
+	/* Trim the build-time slack: the table is now one fixed set of blocks. */
+	if (t->blob_len < t->blob_cap) {
+		char *nb = g_try_realloc(t->blob, t->blob_len);
+
+		if (nb)
+			t->blob = nb;
+	}
+	if (t->nrecs && t->nrecs < t->recs_cap) {
+		struct enrich_rec *nr = g_try_renew(struct enrich_rec, t->recs, t->nrecs);
+
+		if (nr)
+			t->recs = nr;
+	}
+	b->t = NULL;
+	enrich_builder_free(b);
+	return t;
+}
+
+struct enrich_table *enrich_table_ref(struct enrich_table *t)
+{
+	if (t)
+		ref_inc(&t->ref);
+	return t;
+}
+
+void enrich_table_unref(struct enrich_table *t)
+{
+	if (t && ref_dec(&t->ref))
+		table_destroy(t);
+}
+
+size_t enrich_table_endpoints(const struct enrich_table *t)
+{
+	return t ? t->endpoints.count : 0;
+}
+
+size_t enrich_table_subnets(const struct enrich_table *t)
+{
+	return t ? t->subnets.count : 0;
+}
+
+static const struct enrich_rec *table_endpoint(const struct enrich_table *t, const struct tkey *k)
+{
+	return lhash_find(&t->endpoints, t->recs, k);
+}
+
+/* Longest-prefix match: probe each present length, longest first. O(lengths present). */
+static const struct enrich_rec *table_subnet(const struct enrich_table *t,
+					     const struct enrich_addr *a)
+{
+	const uint8_t *lens = a->family == 4 ? t->lens4 : t->lens6;
+	unsigned n = a->family == 4 ? t->nlens4 : t->nlens6, i;
+	struct tkey k;
+
+	if (!t->subnets.count)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		const struct enrich_rec *r;
+
+		make_key(&k, a->family, a->addr, lens[i]);
+		r = lhash_find(&t->subnets, t->recs, &k);
+		if (r)
+			return r;
+	}
+	return NULL;
+}
+
+/* Copy the fields of r that l still lacks. Returns how many were filled. */
+static unsigned fill_missing(struct enrich_labels *l, const char *blob, const struct enrich_rec *r)
+{
+	unsigned d, n = 0;
+
+	for (d = 0; d < ENRICH_DIM_COUNT; d++) {
+		if (!l->v[d] && r->off[d]) {
+			l->v[d] = blob + r->off[d];
+			n++;
+		}
+	}
+	return n;
+}
+
+/* ---- the layer ---------------------------------------------------------------------- */
+
+/* One consistent set of tables. Immutable after creation; freed with its last reference. */
+struct enrich_snapshot {
+	atomic_uint ref;
+	uint64_t generation;
+	struct enrich_table *tables[ENRICH_SRC_COUNT]; /* one reference each; NULL = no table */
+};
+
+struct enrich {
+	/* Guards cur (the pointer and the layer's reference), never a lookup. */
+	pthread_mutex_t lock;
+	struct enrich_snapshot *cur; /* one reference owned by the layer; never NULL */
+};
+
+static void snapshot_unref(struct enrich_snapshot *s)
+{
+	unsigned i;
+
+	if (!s || !ref_dec(&s->ref))
+		return;
+	for (i = 0; i < ENRICH_SRC_COUNT; i++)
+		enrich_table_unref(s->tables[i]);
+	g_free(s);
+}
+
+struct enrich *enrich_new(void)
+{
+	struct enrich *e = g_try_new0(struct enrich, 1);
+
+	if (!e)
+		return NULL;
+	e->cur = g_try_new0(struct enrich_snapshot, 1);
+	if (!e->cur) {
+		g_free(e);
+		return NULL;
+	}
+	atomic_init(&e->cur->ref, 1);
+	pthread_mutex_init(&e->lock, NULL);
+	return e;
+}
+
+void enrich_free(struct enrich *e)
+{
+	if (!e)
+		return;
+	snapshot_unref(e->cur);
+	pthread_mutex_destroy(&e->lock);
+	g_free(e);
+}
+
+void enrich_publish(struct enrich *e, enum enrich_source src, struct enrich_table *table)
+{
+	struct enrich_snapshot *ns, *old;
+	unsigned i;
+
+	assert(e && (unsigned)src < ENRICH_SRC_COUNT);
+	if (!e || (unsigned)src >= ENRICH_SRC_COUNT) {
+		enrich_table_unref(table);
+		return;
+	}
+	ns = g_new0(struct enrich_snapshot, 1);
+	atomic_init(&ns->ref, 1);
+
+	pthread_mutex_lock(&e->lock);
+	old = e->cur;
+	for (i = 0; i < ENRICH_SRC_COUNT; i++)
+		ns->tables[i] = i == (unsigned)src ? table : enrich_table_ref(old->tables[i]);
+	ns->generation = old->generation + 1;
+	e->cur = ns;
+	pthread_mutex_unlock(&e->lock);
+
+	/* Readers that acquired old keep it alive; the last release frees it. */
+	snapshot_unref(old);
+}
+
+struct enrich_snapshot *enrich_snapshot_acquire(struct enrich *e)
+{
+	struct enrich_snapshot *s;
+
+	assert(e);
+	pthread_mutex_lock(&e->lock);
+	s = e->cur;
+	ref_inc(&s->ref);
+	pthread_mutex_unlock(&e->lock);
+	return s;
+}
+
+void enrich_snapshot_release(struct enrich_snapshot *s)
+{
+	snapshot_unref(s);
+}
+
+uint64_t enrich_snapshot_generation(const struct enrich_snapshot *s)
+{
+	return s ? s->generation : 0;
+}
+
+bool enrich_lookup(const struct enrich_snapshot *s, const struct enrich_addr *addr, uint64_t at_ms,
+		   struct enrich_labels *ret_labels)
+{
+	unsigned i, filled = 0;
+	bool matched = false;
+	struct tkey k;
+
+	(void)at_ms; /* tables are current-state only; sources with history will use it */
+	if (!ret_labels)
+		return false;
+	memset(ret_labels, 0, sizeof(*ret_labels));
+	if (!s || !addr || !family_ok(addr->family))
+		return false;
+
+	/* Pass 1: endpoints, sources in precedence order, each field from the first that has it. */
+	make_key(&k, addr->family, addr->addr, family_bits(addr->family));
+	for (i = 0; i < ENRICH_SRC_COUNT && filled < ENRICH_DIM_COUNT; i++) {
+		const struct enrich_rec *r;
+
+		if (!s->tables[i])
+			continue;
+		r = table_endpoint(s->tables[i], &k);
+		if (r) {
+			matched = true;
+			filled += fill_missing(ret_labels, s->tables[i]->blob, r);
+		}
+	}
+	/* Pass 2: each source's longest matching subnet fills what is still missing. */
+	for (i = 0; i < ENRICH_SRC_COUNT && filled < ENRICH_DIM_COUNT; i++) {
+		const struct enrich_rec *r;
+
+		if (!s->tables[i])
+			continue;
+		r = table_subnet(s->tables[i], addr);
+		if (r) {
+			matched = true;
+			filled += fill_missing(ret_labels, s->tables[i]->blob, r);
+		}
+	}
+	return matched;
+}

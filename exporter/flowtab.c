@@ -1,1 +1,534 @@
 // SPDX-License-Identifier: Apache-2.0
+/*
+ * flowtab: the flow cache. A pool of max_flows entries and a chained hash index (32-bit
+ * pool indices, power-of-two buckets >= 2 * max_flows) are allocated once in flowtab_new;
+ * flowtab_add never allocates. Two circular lists thread the pool: LRU order (last
+ * packet time) for idle expiry and eviction, and report-interval order for active
+ * timeouts, so expiry walks from the list heads and touches only what expires.
+ * Algorithm, invariants and measured costs: docs/flowtab.md.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/random.h>
+
+#include "flowtab.h"
+#include "log.h"
+
+#define FLOWTAB_TCP_FIN	  0x01
+#define FLOWTAB_TCP_RST	  0x04
+#define FLOWTAB_PROTO_TCP 6
+/* Upper bound on max_flows: keeps pool indices and the bucket count inside 32 bits. */
+#define FLOWTAB_MAX_FLOWS_LIMIT (1u << 30)
+/* Index 0 of the pool is the sentinel of both lists; 0 also means "none" in chains. */
+#define FLOWTAB_NIL 0u
+
+/*
+ * One flow. 112 bytes (static_assert below). The first 64 bytes hold everything a lookup
+ * and the LRU move touch (key, chain link, LRU links, last time); the second part holds
+ * the counters and the active-list state. Entries in the pool are owned by the table.
+ * Invariants for an entry in use:
+ *   start_ms <= end_ms;  report_ms <= clock_ms;  end_ms <= pkt_clock_ms;
+ *   packets/octets/tcp_flags are deltas since the last report (packets may be 0 only
+ *   after an active report, until the next packet);
+ *   on_active == 0 only if packets == 0 (such a flow waits for a packet or idles out).
+ */
+struct flow_entry {
+	struct flow_key key; /* as given by the caller, compared and hashed as bytes */
+	uint32_t hnext;	     /* next entry in the bucket chain (or in the free list); 0 = end */
+	uint32_t lru_prev;   /* LRU list, ordered by end_ms; head = least recently seen */
+	uint32_t lru_next;
+	uint64_t end_ms; /* last packet (packet clock) */
+
+	uint64_t packets;   /* since the last report */
+	uint64_t octets;    /* since the last report */
+	uint64_t start_ms;  /* first packet of the flow; kept across active reports */
+	uint64_t report_ms; /* start of the current report interval (table clock) */
+	uint32_t act_prev;  /* active list, ordered by report_ms; valid when on_active */
+	uint32_t act_next;
+	uint16_t inner_vlan_id; /* of the first packet */
+	uint8_t tcp_flags;	/* OR since the last report */
+	uint8_t tos;		/* of the first packet */
+	uint8_t on_active;
+};
+
+_Static_assert(sizeof(struct flow_key) == 44, "flow_key is hashed as 5 x 8 + 4 bytes");
+_Static_assert(offsetof(struct flow_entry, end_ms) + sizeof(uint64_t) == 64,
+	       "lookup and LRU fields must share the first cache line");
+_Static_assert(sizeof(struct flow_entry) == 112, "documented in docs/flowtab.md");
+
+struct flowtab {
+	struct flow_entry *pool; /* owned: max_flows + 1 entries; pool[0] is the list sentinel */
+	uint32_t *buckets;	 /* owned: n_buckets chain heads, pool index or 0 */
+	uint64_t bucket_mask;	 /* n_buckets - 1 */
+	uint32_t max_flows;
+	uint32_t used_hwm;  /* entries 1..used_hwm have been handed out at least once */
+	uint32_t free_head; /* free list through hnext; 0 = empty */
+	uint32_t idle_timeout_ms;
+	uint32_t active_timeout_ms;
+	uint64_t pkt_clock_ms; /* max packet time seen: stamps start_ms/end_ms */
+	uint64_t clock_ms;     /* max(pkt_clock_ms, every expire now): timeouts, report_ms */
+	uint64_t secret[6];    /* per-table hash secrets (flow keys are attacker-chosen) */
+	flowtab_export_fn export_fn;
+	void *user; /* borrowed: passed to export_fn */
+	struct flowtab_stats stats;
+};
+
+/* ------------------------------------------------------------------ hashing */
+
+static inline uint64_t load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint32_t load32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Fold the full product of a and b: every input bit reaches every output bit. */
+static inline uint64_t fold_mul(uint64_t a, uint64_t b)
+{
+#ifdef __SIZEOF_INT128__
+	unsigned __int128 r = (unsigned __int128)a * b;
+
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+#else
+	uint64_t x = a * 0x9e3779b97f4a7c15ull ^ b;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ull;
+	return x ^ (x >> 29);
+#endif
+}
+
+/*
+ * A key as five 64-bit words and one 32-bit word. The packet's key is loaded once into
+ * registers: it was just written field by field, and re-reading it per use would stall
+ * on store forwarding again and again.
+ */
+struct key_words {
+	uint64_t w[5];
+	uint32_t t;
+};
+
+static inline void key_load(struct key_words *kw, const struct flow_key *key)
+{
+	const uint8_t *k = (const uint8_t *)key;
+
+	for (size_t i = 0; i < 5; i++)
+		kw->w[i] = load64(k + 8 * i);
+	kw->t = load32(k + 40);
+}
+
+/* 44-byte key -> 64 bits: three folded multiplies, the first two independent. */
+static inline uint64_t key_hash(const struct flowtab *ft, const struct key_words *kw)
+{
+	uint64_t a = fold_mul(kw->w[0] ^ ft->secret[0], kw->w[1] ^ ft->secret[1]);
+	uint64_t b = fold_mul(kw->w[2] ^ ft->secret[2], kw->w[3] ^ ft->secret[3]);
+
+	return fold_mul(a ^ kw->w[4] ^ ft->secret[4], (b + kw->t) ^ ft->secret[5]);
+}
+
+static inline bool key_equal(const struct flow_key *key, const struct key_words *kw)
+{
+	const uint8_t *k = (const uint8_t *)key;
+	uint64_t d = (load64(k) ^ kw->w[0]) | (load64(k + 8) ^ kw->w[1]) |
+		     (load64(k + 16) ^ kw->w[2]) | (load64(k + 24) ^ kw->w[3]) |
+		     (load64(k + 32) ^ kw->w[4]) | (load32(k + 40) ^ kw->t);
+
+	return d == 0;
+}
+
+static uint64_t splitmix64(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static void seed_secrets(struct flowtab *ft)
+{
+	uint64_t seed = 0;
+	struct timespec ts;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
+		/* No entropy yet (early boot): still unpredictable enough per process. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)(uintptr_t)ft;
+	}
+	for (size_t i = 0; i < 6; i++)
+		ft->secret[i] = splitmix64(&seed) | 1;
+}
+
+/* ------------------------------------------------------------------ lists */
+
+static inline void lru_unlink(struct flow_entry *pool, struct flow_entry *e)
+{
+	pool[e->lru_prev].lru_next = e->lru_next;
+	pool[e->lru_next].lru_prev = e->lru_prev;
+}
+
+static inline void lru_append(struct flow_entry *pool, struct flow_entry *e, uint32_t idx)
+{
+	uint32_t tail = pool[0].lru_prev;
+
+	e->lru_prev = tail;
+	e->lru_next = FLOWTAB_NIL;
+	pool[tail].lru_next = idx;
+	pool[0].lru_prev = idx;
+}
+
+static inline void act_unlink(struct flow_entry *pool, struct flow_entry *e)
+{
+	pool[e->act_prev].act_next = e->act_next;
+	pool[e->act_next].act_prev = e->act_prev;
+	e->on_active = 0;
+}
+
+static inline void act_append(struct flow_entry *pool, struct flow_entry *e, uint32_t idx)
+{
+	uint32_t tail = pool[0].act_prev;
+
+	e->act_prev = tail;
+	e->act_next = FLOWTAB_NIL;
+	pool[tail].act_next = idx;
+	pool[0].act_prev = idx;
+	e->on_active = 1;
+}
+
+/* ------------------------------------------------------------------ export and removal */
+
+/* Hand one record to the callback and count it. The entry is not changed. */
+static void emit(struct flowtab *ft, const struct flow_entry *e, enum flowtab_end_reason reason)
+{
+	struct flow_record rec = {
+		.key = e->key,
+		.start_ms = e->start_ms,
+		.end_ms = e->end_ms,
+		.packets = e->packets,
+		.octets = e->octets,
+		.inner_vlan_id = e->inner_vlan_id,
+		.tcp_flags = e->tcp_flags,
+		.tos = e->tos,
+		.end_reason = (uint8_t)reason,
+	};
+
+	ft->stats.records_exported++;
+	ft->stats.ended[reason]++;
+	if (reason == FLOWTAB_END_LACK_OF_RESOURCES)
+		ft->stats.evictions++;
+	ft->export_fn(&rec, ft->user);
+}
+
+/* Take entry idx out of the index and both lists and put it on the free list. */
+static void remove_entry(struct flowtab *ft, uint32_t idx)
+{
+	struct flow_entry *pool = ft->pool, *e = &pool[idx];
+	struct key_words kw;
+	uint32_t *link;
+
+	key_load(&kw, &e->key);
+	link = &ft->buckets[key_hash(ft, &kw) & ft->bucket_mask];
+
+	while (*link != idx)
+		link = &pool[*link].hnext;
+	*link = e->hnext;
+	lru_unlink(pool, e);
+	if (e->on_active)
+		act_unlink(pool, e);
+	e->hnext = ft->free_head;
+	ft->free_head = idx;
+	ft->stats.flows_active--;
+}
+
+/*
+ * Export entry idx with reason and remove it. A flow with no packet since its last active
+ * report has nothing to say and leaves silently: no record ever carries 0 packets.
+ */
+static void finish(struct flowtab *ft, uint32_t idx, enum flowtab_end_reason reason)
+{
+	if (ft->pool[idx].packets)
+		emit(ft, &ft->pool[idx], reason);
+	remove_entry(ft, idx);
+}
+
+/* Fill the counters of a fresh flow from its first packet, stamped t (packet clock). */
+static void init_counters(struct flow_entry *e, const struct decode_pkt *pkt, uint64_t t)
+{
+	e->start_ms = t;
+	e->end_ms = t;
+	e->packets = 1;
+	e->octets = pkt->octets;
+	e->tcp_flags = pkt->tcp_flags;
+	e->tos = pkt->tos;
+	e->inner_vlan_id = pkt->inner_vlan_id;
+}
+
+static inline bool ends_flow(const struct decode_pkt *pkt)
+{
+	return pkt->key.proto == FLOWTAB_PROTO_TCP &&
+	       (pkt->tcp_flags & (FLOWTAB_TCP_FIN | FLOWTAB_TCP_RST));
+}
+
+/* ------------------------------------------------------------------ public API */
+
+struct flowtab *flowtab_new(const struct flowtab_config *config, flowtab_export_fn export_fn,
+			    void *user)
+{
+	struct flowtab *ft;
+	uint64_t n_buckets = 1;
+	size_t pool_bytes, index_bytes;
+
+	if (!config || !export_fn) {
+		log_error("flowtab: missing config or export callback");
+		return NULL;
+	}
+	if (config->max_flows == 0 || config->max_flows > FLOWTAB_MAX_FLOWS_LIMIT ||
+	    config->idle_timeout_ms == 0 || config->active_timeout_ms == 0) {
+		log_error("flowtab: invalid config: max_flows %u (1..%u), idle_timeout_ms %u and "
+			  "active_timeout_ms %u (must be > 0)",
+			  config->max_flows, FLOWTAB_MAX_FLOWS_LIMIT, config->idle_timeout_ms,
+			  config->active_timeout_ms);
+		return NULL;
+	}
+	while (n_buckets < 2 * (uint64_t)config->max_flows)
+		n_buckets <<= 1;
+
+	pool_bytes = ((size_t)config->max_flows + 1) * sizeof(struct flow_entry);
+	index_bytes = n_buckets * sizeof(uint32_t);
+	ft = calloc(1, sizeof(*ft));
+	if (!ft)
+		goto oom;
+	/*
+	 * Entries are only read after being handed out (used_hwm), and calloc'd chain heads
+	 * are 0 = empty, so large tables commit pages as flows arrive, not up front.
+	 */
+	ft->pool = calloc((size_t)config->max_flows + 1, sizeof(*ft->pool));
+	ft->buckets = calloc(n_buckets, sizeof(*ft->buckets));
+	if (!ft->pool || !ft->buckets)
+		goto oom;
+	ft->bucket_mask = n_buckets - 1;
+	ft->max_flows = config->max_flows;
+	ft->idle_timeout_ms = config->idle_timeout_ms;
+	ft->active_timeout_ms = config->active_timeout_ms;
+	ft->export_fn = export_fn;
+	ft->user = user;
+	seed_secrets(ft);
+	return ft;
+oom:
+	log_error("flowtab: out of memory for max_flows %u (%zu bytes of entries, %zu of index)",
+		  config->max_flows, pool_bytes, index_bytes);
+	flowtab_free(ft);
+	return NULL;
+}
+
+void flowtab_free(struct flowtab *ft)
+{
+	if (!ft)
+		return;
+	free(ft->pool);
+	free(ft->buckets);
+	free(ft);
+}
+
+/* A packet of a flow not in the cache. Kept out of line: the hot path is the update. */
+static void __attribute__((noinline)) add_new(struct flowtab *ft, const struct decode_pkt *pkt,
+					      uint32_t *bucket, uint64_t t, uint64_t now)
+{
+	struct flow_entry *pool = ft->pool, *e;
+	uint32_t idx;
+
+	if (ends_flow(pkt)) {
+		/* A one-packet flow ending at once: export it directly, evict nothing. */
+		struct flow_entry tmp = {.key = pkt->key};
+
+		init_counters(&tmp, pkt, t);
+		ft->stats.flows_created++;
+		emit(ft, &tmp, FLOWTAB_END_EOF_DETECTED);
+		return;
+	}
+	if (ft->free_head) {
+		idx = ft->free_head;
+		ft->free_head = pool[idx].hnext;
+	} else if (ft->used_hwm < ft->max_flows) {
+		idx = ++ft->used_hwm;
+	} else {
+		/* Full: the least recently seen flow goes; it is idle if its timer ran out. */
+		idx = pool[0].lru_next;
+		finish(ft, idx,
+		       now - pool[idx].end_ms >= ft->idle_timeout_ms
+			       ? FLOWTAB_END_IDLE
+			       : FLOWTAB_END_LACK_OF_RESOURCES);
+		ft->free_head = pool[idx].hnext; /* finish() freed idx: take it straight back */
+	}
+	e = &pool[idx];
+	e->key = pkt->key;
+	e->hnext = *bucket;
+	*bucket = idx;
+	init_counters(e, pkt, t);
+	e->report_ms = now;
+	lru_append(pool, e, idx);
+	act_append(pool, e, idx);
+	ft->stats.flows_created++;
+	ft->stats.flows_active++;
+}
+
+/* Report the interval of e that ends now (if it saw packets) and start the next one. */
+static void report_active(struct flowtab *ft, struct flow_entry *e, uint32_t idx, uint64_t now)
+{
+	if (e->packets) {
+		emit(ft, e, FLOWTAB_END_ACTIVE);
+		e->packets = 0;
+		e->octets = 0;
+		e->tcp_flags = 0;
+	}
+	e->report_ms = now;
+	if (e->act_next != FLOWTAB_NIL) {
+		act_unlink(ft->pool, e);
+		act_append(ft->pool, e, idx);
+	}
+}
+
+void flowtab_add(struct flowtab *ft, const struct decode_pkt *pkt)
+{
+	struct flow_entry *pool = ft->pool, *e;
+	struct key_words kw;
+	uint32_t *bucket, idx;
+	uint64_t t, now;
+	bool same_ms;
+
+	key_load(&kw, &pkt->key);
+	/* Time is the maximum seen: merged captures may step back a little. */
+	if (pkt->ts_ms > ft->pkt_clock_ms) {
+		ft->pkt_clock_ms = pkt->ts_ms;
+		if (pkt->ts_ms > ft->clock_ms)
+			ft->clock_ms = pkt->ts_ms;
+	}
+	t = ft->pkt_clock_ms;
+	now = ft->clock_ms;
+	ft->stats.packets++;
+	ft->stats.octets += pkt->octets;
+
+	bucket = &ft->buckets[key_hash(ft, &kw) & ft->bucket_mask];
+	for (idx = *bucket; idx != FLOWTAB_NIL; idx = pool[idx].hnext)
+		if (key_equal(&pool[idx].key, &kw))
+			break;
+	if (idx == FLOWTAB_NIL) {
+		add_new(ft, pkt, bucket, t, now);
+		return;
+	}
+	e = &pool[idx];
+	same_ms = e->end_ms == t;
+	if (!same_ms) {
+		/* The LRU neighbours are about to be written: start fetching them now. */
+		__builtin_prefetch(&pool[e->lru_prev].lru_next, 1);
+		__builtin_prefetch(&pool[e->lru_next].lru_prev, 1);
+	}
+
+	if (now - e->end_ms >= ft->idle_timeout_ms) {
+		/* Idle before expire() came round: that flow ends, this packet starts a new one. */
+		if (e->packets)
+			emit(ft, e, FLOWTAB_END_IDLE);
+		init_counters(e, pkt, t);
+		ft->stats.flows_created++;
+		e->report_ms = now;
+		if (e->on_active)
+			act_unlink(pool, e);
+		act_append(pool, e, idx);
+	} else {
+		if (!e->on_active) {
+			e->report_ms = now;
+			act_append(pool, e, idx);
+		} else if (now - e->report_ms >= ft->active_timeout_ms) {
+			/* The packet belongs to the next interval: report the previous one first.
+			 */
+			report_active(ft, e, idx, now);
+		}
+		e->end_ms = t;
+		e->packets++;
+		e->octets += pkt->octets;
+		e->tcp_flags |= pkt->tcp_flags;
+	}
+	/*
+	 * Keep the LRU list sorted by end_ms. An entry already stamped with the newest time
+	 * sits in the tail run of equal times, so it stays where it is: bursts cost no relink.
+	 */
+	if (e->lru_next != FLOWTAB_NIL && !same_ms) {
+		lru_unlink(pool, e);
+		lru_append(pool, e, idx);
+	}
+	if (ends_flow(pkt))
+		finish(ft, idx, FLOWTAB_END_EOF_DETECTED);
+}
+
+void flowtab_expire(struct flowtab *ft, uint64_t now_ms)
+{
+	struct flow_entry *pool = ft->pool;
+	uint32_t idx;
+	uint64_t now;
+
+	if (now_ms > ft->clock_ms)
+		ft->clock_ms = now_ms;
+	now = ft->clock_ms;
+
+	/* Idle first, so a flow past both timers ends as idle. Stops at the first live flow. */
+	while ((idx = pool[0].lru_next) != FLOWTAB_NIL &&
+	       now - pool[idx].end_ms >= ft->idle_timeout_ms)
+		finish(ft, idx, FLOWTAB_END_IDLE);
+
+	/* Each visited flow is reported and moved to the tail, or leaves the list: O(expired). */
+	while ((idx = pool[0].act_next) != FLOWTAB_NIL &&
+	       now - pool[idx].report_ms >= ft->active_timeout_ms) {
+		struct flow_entry *e = &pool[idx];
+
+		if (e->packets)
+			report_active(ft, e, idx, now);
+		else
+			act_unlink(pool, e); /* back on the list with its next packet */
+	}
+}
+
+static enum flowtab_end_reason check_reason(enum flowtab_end_reason reason)
+{
+	if (reason >= FLOWTAB_END_IDLE && reason <= FLOWTAB_END_LACK_OF_RESOURCES)
+		return reason;
+	log_warn("flowtab: invalid flow end reason %d, using forced end", (int)reason);
+	return FLOWTAB_END_FORCED;
+}
+
+void flowtab_flush(struct flowtab *ft, enum flowtab_end_reason reason)
+{
+	uint32_t idx;
+
+	reason = check_reason(reason);
+	while ((idx = ft->pool[0].lru_next) != FLOWTAB_NIL)
+		finish(ft, idx, reason);
+}
+
+void flowtab_flush_ifindex(struct flowtab *ft, uint32_t ifindex, enum flowtab_end_reason reason)
+{
+	uint32_t idx, next;
+
+	reason = check_reason(reason);
+	for (idx = ft->pool[0].lru_next; idx != FLOWTAB_NIL; idx = next) {
+		next = ft->pool[idx].lru_next;
+		if (ft->pool[idx].key.ingress_ifindex == ifindex)
+			finish(ft, idx, reason);
+	}
+}
+
+const struct flowtab_stats *flowtab_get_stats(const struct flowtab *ft)
+{
+	return &ft->stats;
+}

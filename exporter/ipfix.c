@@ -1,1 +1,565 @@
 // SPDX-License-Identifier: Apache-2.0
+/*
+ * ipfix: one libfixbuf session per collector, writing into a buffer exporter in manual
+ * mode, so message boundaries, sizes and delivery are ours. Records are appended from
+ * one fixed internal struct (everything the daemon fills); libfixbuf transcodes it into
+ * whichever external template the registry defines for the flow's IP version, by element
+ * name. Element names appear in code, numbers only in the registry data.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipfix.h"
+#include "log.h"
+
+/*
+ * The internal record. libfixbuf lays an internal template out as the plain sum of its
+ * elements' lengths, in spec order, with no alignment; this struct is ordered (8-byte
+ * fields first) so that the compiler adds no padding, and record_fields[] below is
+ * checked against offsetof() at encoder creation. Integers are in host order
+ * (libfixbuf converts), IPv6 addresses in network order, labels borrowed strings.
+ */
+struct ipfix_rec {
+	uint64_t flow_start_ms;
+	uint64_t flow_end_ms;
+	uint64_t packets;
+	uint64_t octets;
+	fbVarfield_t src_label[ENRICH_DIM_COUNT]; /* borrowed from the enrich snapshot */
+	fbVarfield_t dst_label[ENRICH_DIM_COUNT];
+	uint8_t src_ip6[16];
+	uint8_t dst_ip6[16];
+	uint32_t src_ip4;
+	uint32_t dst_ip4;
+	uint32_t ingress_ifindex;
+	uint16_t src_port;
+	uint16_t dst_port;
+	uint16_t vlan_id;
+	uint16_t inner_vlan_id;
+	uint16_t icmp_type_code4;
+	uint16_t icmp_type_code6;
+	uint16_t tcp_flags;
+	uint8_t proto;
+	uint8_t tos;
+	uint8_t end_reason;
+	uint8_t padding[3]; /* paddingOctets: makes the template length equal sizeof */
+};
+
+struct rec_field {
+	const char *name; /* NULL: the label block goes here */
+	size_t offset;
+	size_t size;
+};
+
+#define REC_FIELD(name, member)                                                                    \
+	{                                                                                          \
+		name, offsetof(struct ipfix_rec, member), sizeof(((struct ipfix_rec *)0)->member)  \
+	}
+
+/* Internal template, in struct order. The label block expands to 2 x ENRICH_DIM_COUNT. */
+static const struct rec_field record_fields[] = {
+	REC_FIELD("flowStartMilliseconds", flow_start_ms),
+	REC_FIELD("flowEndMilliseconds", flow_end_ms),
+	REC_FIELD("packetDeltaCount", packets),
+	REC_FIELD("octetDeltaCount", octets),
+	{NULL, offsetof(struct ipfix_rec, src_label), sizeof(((struct ipfix_rec *)0)->src_label)},
+	{NULL, offsetof(struct ipfix_rec, dst_label), sizeof(((struct ipfix_rec *)0)->dst_label)},
+	REC_FIELD("sourceIPv6Address", src_ip6),
+	REC_FIELD("destinationIPv6Address", dst_ip6),
+	REC_FIELD("sourceIPv4Address", src_ip4),
+	REC_FIELD("destinationIPv4Address", dst_ip4),
+	REC_FIELD("ingressInterface", ingress_ifindex),
+	REC_FIELD("sourceTransportPort", src_port),
+	REC_FIELD("destinationTransportPort", dst_port),
+	REC_FIELD("vlanId", vlan_id),
+	REC_FIELD("dot1qCustomerVlanId", inner_vlan_id),
+	REC_FIELD("icmpTypeCodeIPv4", icmp_type_code4),
+	REC_FIELD("icmpTypeCodeIPv6", icmp_type_code6),
+	REC_FIELD("tcpControlBits", tcp_flags),
+	REC_FIELD("protocolIdentifier", proto),
+	REC_FIELD("ipClassOfService", tos),
+	REC_FIELD("flowEndReason", end_reason),
+	REC_FIELD("paddingOctets", padding),
+};
+
+#define N_FIXED_FIELDS (sizeof(record_fields) / sizeof(record_fields[0]) - 2)
+#define N_SPEC	       (N_FIXED_FIELDS + 2 * ENRICH_DIM_COUNT + 1) /* + FB_IESPEC_NULL */
+#define LABEL_NAME_MAX 64
+#define IPFIX_HDR_LEN  16
+
+struct ipfix_encoder {
+	const struct registry *reg; /* borrowed; outlives the encoder */
+	struct ipfix_config config;
+	ipfix_emit_fn emit;
+	void *user;		      /* borrowed; passed to emit */
+	fBuf_t *fbuf;		      /* owned; owns the session and the exporter */
+	fbSession_t *session;	      /* owned by fbuf */
+	fbExporter_t *exporter;	      /* owned by fbuf */
+	uint8_t *msgbuf;	      /* owned; max_msg_bytes, where fBufEmit copies a message */
+	uint16_t int_tid;	      /* internal template of struct ipfix_rec */
+	uint16_t ext_tid4, ext_tid6;  /* external templates by IP version; 0 = none */
+	uint16_t cur_ext_tid;	      /* export template set on fbuf; 0 = must set */
+	bool cur_int_set;	      /* fbuf's internal template is int_tid */
+	bool in_msg;		      /* fbuf holds an unemitted message */
+	uint32_t msg_records;	      /* data/options records in that message */
+	enum ipfix_msg_kind msg_kind; /* what that message carries */
+	bool logged_encode;	      /* first refused record logged */
+	bool logged_no_template[2];
+	char label_names[2][ENRICH_DIM_COUNT][LABEL_NAME_MAX];
+	fbInfoElementSpec_t spec[N_SPEC];
+	struct ipfix_rec rec; /* scratch record, refilled per flow */
+	struct ipfix_stats stats;
+};
+
+static int fb_fail(const char *what, GError **err)
+{
+	log_error("ipfix: %s: %s", what, (err && *err) ? (*err)->message : "unknown error");
+	g_clear_error(err);
+	return -EIO;
+}
+
+static bool is_eom(const GError *err)
+{
+	return err && g_error_matches(err, FB_ERROR_DOMAIN, FB_ERROR_EOM);
+}
+
+/* Build the internal spec from record_fields[]; false if the struct and spec disagree. */
+static bool build_spec(struct ipfix_encoder *enc)
+{
+	size_t n = 0, offset = 0;
+
+	for (size_t i = 0; i < sizeof(record_fields) / sizeof(record_fields[0]); i++) {
+		const struct rec_field *f = &record_fields[i];
+
+		if (f->offset != offset)
+			return false;
+		if (f->name) {
+			enc->spec[n++] =
+				(fbInfoElementSpec_t){(char *)f->name, (uint16_t)f->size, 0};
+			offset += f->size;
+			continue;
+		}
+		/* Label block: "source" or "destination" + the dimension's element suffix. */
+		int end = f->offset == offsetof(struct ipfix_rec, src_label) ? 0 : 1;
+
+		for (int d = 0; d < ENRICH_DIM_COUNT; d++) {
+			char *name = enc->label_names[end][d];
+			int len = snprintf(name, LABEL_NAME_MAX, "%s%s",
+					   end ? "destination" : "source", enrich_dim_name(d));
+
+			if (len <= 0 || len >= LABEL_NAME_MAX)
+				return false;
+			enc->spec[n++] = (fbInfoElementSpec_t){name, 0, 0};
+			offset += sizeof(fbVarfield_t);
+		}
+	}
+	enc->spec[n] = (fbInfoElementSpec_t)FB_IESPEC_NULL;
+	return offset == sizeof(struct ipfix_rec) && n + 1 == N_SPEC;
+}
+
+static int add_template(struct ipfix_encoder *enc, bool internal, uint16_t tid, fbTemplate_t *tmpl,
+			const char *what, uint16_t *ret_tid)
+{
+	GError *err = NULL;
+	uint16_t got = fbSessionAddTemplate(enc->session, internal, tid, tmpl, &err);
+
+	if (!got)
+		return fb_fail(what, &err);
+	if (ret_tid)
+		*ret_tid = got;
+	return 0;
+}
+
+static int setup_templates(struct ipfix_encoder *enc)
+{
+	fbInfoModel_t *model = enc->reg->model;
+	fbTemplate_t *tmpl;
+	GError *err = NULL;
+	char what[160];
+
+	tmpl = fbTemplateAlloc(model);
+	if (!fbTemplateAppendSpecArray(tmpl, enc->spec, 0, &err)) {
+		fbTemplateFreeUnused(tmpl);
+		return fb_fail("internal record template", &err);
+	}
+	if (add_template(enc, true, FB_TID_AUTO, tmpl, "adding the internal template",
+			 &enc->int_tid) < 0) {
+		fbTemplateFreeUnused(tmpl);
+		return -EIO;
+	}
+	for (size_t i = 0; i < enc->reg->n_templates; i++) {
+		const struct registry_template *t = &enc->reg->templates[i];
+
+		tmpl = fbTemplateAlloc(model);
+		for (size_t j = 0; j < t->n_elements; j++) {
+			fbInfoElementSpec_t s = {t->elements[j], 0, 0};
+
+			if (!fbTemplateAppendSpec(tmpl, &s, 0, &err)) {
+				fbTemplateFreeUnused(tmpl);
+				snprintf(what, sizeof(what), "template '%s' element '%s'", t->name,
+					 t->elements[j]);
+				return fb_fail(what, &err);
+			}
+		}
+		snprintf(what, sizeof(what), "adding template '%s' (%u)", t->name, t->id);
+		if (add_template(enc, false, t->id, tmpl, what, NULL) < 0) {
+			fbTemplateFreeUnused(tmpl);
+			return -EIO;
+		}
+		if (t->ip_version == 4)
+			enc->ext_tid4 = t->id;
+		else if (t->ip_version == 6)
+			enc->ext_tid6 = t->id;
+	}
+	if (!enc->config.rfc5610)
+		return 0;
+	/* RFC 5610 type records: one options template, internal and external, fixed ID. */
+	tmpl = fbInfoElementAllocTypeTemplate(model, &err);
+	if (!tmpl)
+		return fb_fail("RFC 5610 options template", &err);
+	if (add_template(enc, true, REGISTRY_TYPE_TEMPLATE_ID, tmpl, "adding the RFC 5610 template",
+			 NULL) < 0) {
+		fbTemplateFreeUnused(tmpl);
+		return -EIO;
+	}
+	/* Now referenced by the session: a second add only takes another reference. */
+	return add_template(enc, false, REGISTRY_TYPE_TEMPLATE_ID, tmpl,
+			    "adding the RFC 5610 template", NULL);
+}
+
+struct ipfix_encoder *ipfix_encoder_new(const struct registry *reg,
+					const struct ipfix_config *config, ipfix_emit_fn emit,
+					void *user)
+{
+	struct ipfix_encoder *enc;
+
+	if (!reg || !config || !emit || config->max_msg_bytes < 64) {
+		log_error("ipfix: invalid encoder configuration (max_msg_bytes %u)",
+			  config ? config->max_msg_bytes : 0);
+		return NULL;
+	}
+	enc = calloc(1, sizeof(*enc));
+	if (!enc)
+		goto oom;
+	enc->reg = reg;
+	enc->config = *config;
+	enc->emit = emit;
+	enc->user = user;
+	enc->msgbuf = malloc(config->max_msg_bytes);
+	if (!enc->msgbuf)
+		goto oom;
+	if (!build_spec(enc)) {
+		log_error("ipfix: internal record layout does not match its template");
+		goto fail;
+	}
+	enc->session = fbSessionAlloc(reg->model);
+	fbSessionSetDomain(enc->session, config->observation_domain);
+	/* Templates go in before the buffer exists, so adding them exports nothing. */
+	if (setup_templates(enc) < 0) {
+		fbSessionFree(enc->session);
+		enc->session = NULL;
+		goto fail;
+	}
+	enc->exporter = fbExporterAllocBuffer(enc->msgbuf, config->max_msg_bytes);
+	enc->fbuf = fBufAllocForExport(enc->session, enc->exporter);
+	fBufSetAutomaticMode(enc->fbuf, FALSE);
+	return enc;
+oom:
+	log_error("ipfix: out of memory creating an encoder");
+fail:
+	ipfix_encoder_free(enc);
+	return NULL;
+}
+
+void ipfix_encoder_free(struct ipfix_encoder *enc)
+{
+	if (!enc)
+		return;
+	if (enc->fbuf)
+		fBufFree(enc->fbuf); /* frees session, templates and exporter */
+	free(enc->msgbuf);
+	free(enc);
+}
+
+/* Hand the message in fbuf to the emit callback. Returns the callback's result. */
+static int emit_message(struct ipfix_encoder *enc)
+{
+	GError *err = NULL;
+	uint32_t seq;
+	size_t len;
+
+	if (!enc->in_msg)
+		return 0;
+	enc->in_msg = false;
+	if (!fBufEmit(enc->fbuf, &err))
+		return fb_fail("finishing a message", &err);
+	len = fbExporterGetMsgLen(enc->exporter);
+	if (len < IPFIX_HDR_LEN || len > enc->config.max_msg_bytes) {
+		log_error("ipfix: libfixbuf produced a %zu-byte message", len);
+		return -EIO;
+	}
+	memcpy(&seq, enc->msgbuf + 8, sizeof(seq));
+	seq = ntohl(seq) + enc->msg_records;
+	enc->msg_records = 0;
+	if (enc->msg_kind == IPFIX_MSG_DATA)
+		enc->stats.data_msgs++;
+	else
+		enc->stats.template_msgs++;
+	return enc->emit(enc->msgbuf, len, enc->msg_kind, seq, enc->user);
+}
+
+/* Finish the message in fbuf without handing it over (libfixbuf has no "abandon"). */
+static void discard_message(struct ipfix_encoder *enc)
+{
+	GError *err = NULL;
+
+	if (enc->in_msg && !fBufEmit(enc->fbuf, &err))
+		g_clear_error(&err);
+	enc->in_msg = false;
+	enc->msg_records = 0;
+}
+
+/* Start a message of this kind, emitting a pending one of the other kind first. */
+static void begin(struct ipfix_encoder *enc, enum ipfix_msg_kind kind, uint64_t now_ms)
+{
+	if (enc->in_msg && enc->msg_kind != kind)
+		emit_message(enc);
+	if (!enc->in_msg) {
+		fBufSetExportTime(enc->fbuf, (uint32_t)(now_ms / 1000));
+		enc->msg_kind = kind;
+	}
+}
+
+/*
+ * libfixbuf answers FB_ERROR_EOM both for "message full" and for "this kind of set must
+ * start a new message" (even when no message is open), so every write is tried up to
+ * three times: as is, after emitting the open message, and in a fresh message.
+ */
+#define WRITE_ATTEMPTS 3
+
+static int export_template(struct ipfix_encoder *enc, uint16_t tid)
+{
+	GError *err = NULL;
+
+	for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+		g_clear_error(&err);
+		if (fbSessionExportTemplate(enc->session, tid, &err)) {
+			enc->in_msg = true;
+			return 0;
+		}
+		if (!is_eom(err))
+			return fb_fail("writing a template", &err);
+		emit_message(enc);
+	}
+	log_error("ipfix: template %u does not fit in a %u-byte message", tid,
+		  enc->config.max_msg_bytes);
+	g_clear_error(&err);
+	return -EMSGSIZE;
+}
+
+static int write_type_record(struct ipfix_encoder *enc, const fbInfoElement_t *ie)
+{
+	GError *err = NULL;
+
+	for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+		g_clear_error(&err);
+		if (fbInfoElementWriteOptionsRecord(enc->fbuf, ie, REGISTRY_TYPE_TEMPLATE_ID,
+						    REGISTRY_TYPE_TEMPLATE_ID, &err)) {
+			enc->in_msg = true;
+			enc->msg_records++;
+			return 0;
+		}
+		if (!is_eom(err))
+			break;
+		emit_message(enc);
+	}
+	return fb_fail("writing an RFC 5610 record", &err);
+}
+
+int ipfix_encoder_templates(struct ipfix_encoder *enc, uint64_t now_ms)
+{
+	int ret = ipfix_encoder_flush(enc);
+
+	if (ret < 0)
+		return ret;
+	begin(enc, IPFIX_MSG_TEMPLATES, now_ms);
+	/*
+	 * Element type records first: a collector that learns elements from them (RFC 5610)
+	 * then knows names and types before it parses the templates that use them.
+	 */
+	if (enc->config.rfc5610) {
+		ret = export_template(enc, REGISTRY_TYPE_TEMPLATE_ID);
+		for (size_t i = 0; ret == 0 && i < enc->reg->n_enterprise; i++)
+			ret = write_type_record(enc, enc->reg->enterprise[i]);
+		if (ret < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < enc->reg->n_templates; i++) {
+		ret = export_template(enc, enc->reg->templates[i].id);
+		if (ret < 0)
+			goto out;
+	}
+out:
+	/* Options records moved fbuf's templates; data appends must set them again. */
+	enc->cur_ext_tid = 0;
+	enc->cur_int_set = false;
+	if (ret < 0) {
+		discard_message(enc); /* never hand over half a template set */
+		return ret;
+	}
+	return emit_message(enc);
+}
+
+static void set_label(fbVarfield_t *v, const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+
+	/* libfixbuf copies the bytes into the message; buf is never written through. */
+	v->buf = (uint8_t *)(uintptr_t)s;
+	v->len = len > UINT16_MAX - 1 ? UINT16_MAX - 1 : len;
+}
+
+static void fill_record(struct ipfix_rec *r, const struct flow_record *f,
+			const struct enrich_labels *src, const struct enrich_labels *dst)
+{
+	const struct flow_key *k = &f->key;
+
+	memset(r, 0, sizeof(*r));
+	r->flow_start_ms = f->start_ms;
+	r->flow_end_ms = f->end_ms;
+	r->packets = f->packets;
+	r->octets = f->octets;
+	for (int d = 0; d < ENRICH_DIM_COUNT; d++) {
+		set_label(&r->src_label[d], src ? src->v[d] : NULL);
+		set_label(&r->dst_label[d], dst ? dst->v[d] : NULL);
+	}
+	if (k->ip_version == 4) {
+		memcpy(&r->src_ip4, k->src_addr, 4);
+		memcpy(&r->dst_ip4, k->dst_addr, 4);
+		r->src_ip4 = ntohl(r->src_ip4);
+		r->dst_ip4 = ntohl(r->dst_ip4);
+	} else {
+		memcpy(r->src_ip6, k->src_addr, 16);
+		memcpy(r->dst_ip6, k->dst_addr, 16);
+	}
+	r->ingress_ifindex = k->ingress_ifindex;
+	/* ICMP: the key carries type << 8 | code in dst_port; ports stay 0 on the wire. */
+	if (k->ip_version == 4 && k->proto == 1) {
+		r->icmp_type_code4 = k->dst_port;
+	} else if (k->ip_version == 6 && k->proto == 58) {
+		r->icmp_type_code6 = k->dst_port;
+	} else {
+		r->src_port = k->src_port;
+		r->dst_port = k->dst_port;
+	}
+	r->vlan_id = k->vlan_id;
+	r->inner_vlan_id = f->inner_vlan_id;
+	r->tcp_flags = f->tcp_flags;
+	r->proto = k->proto;
+	r->tos = f->tos;
+	r->end_reason = f->end_reason;
+}
+
+/* Append enc->rec; on a full message emit it and try again in an empty one. */
+static int append_record(struct ipfix_encoder *enc, GError **err)
+{
+	for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+		g_clear_error(err);
+		if (fBufAppend(enc->fbuf, (uint8_t *)&enc->rec, sizeof(enc->rec), err)) {
+			enc->in_msg = true;
+			enc->msg_records++;
+			return 0;
+		}
+		if (!is_eom(*err))
+			return -1;
+		emit_message(enc);
+	}
+	return -1;
+}
+
+static void strip_labels(struct ipfix_rec *r, bool all)
+{
+	for (int d = 0; d < ENRICH_DIM_COUNT; d++) {
+		if (all || d == ENRICH_POD_LABELS) {
+			r->src_label[d].len = 0;
+			r->dst_label[d].len = 0;
+		}
+	}
+}
+
+int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec,
+		      const struct enrich_labels *src, const struct enrich_labels *dst,
+		      uint64_t now_ms)
+{
+	uint16_t tid = rec->key.ip_version == 4	  ? enc->ext_tid4
+		       : rec->key.ip_version == 6 ? enc->ext_tid6
+						  : 0;
+	GError *err = NULL;
+
+	if (!tid) {
+		int v = rec->key.ip_version == 6;
+
+		if (!enc->logged_no_template[v]) {
+			log_warn("ipfix: no template for IPv%u flows in the template definitions; "
+				 "such records are counted as encode errors",
+				 rec->key.ip_version);
+			enc->logged_no_template[v] = true;
+		}
+		enc->stats.encode_errors++;
+		return -EINVAL;
+	}
+	begin(enc, IPFIX_MSG_DATA, now_ms);
+	if (!enc->cur_int_set) {
+		if (!fBufSetInternalTemplate(enc->fbuf, enc->int_tid, &err))
+			goto refused;
+		enc->cur_int_set = true;
+	}
+	if (enc->cur_ext_tid != tid) {
+		if (!fBufSetExportTemplate(enc->fbuf, tid, &err))
+			goto refused;
+		enc->cur_ext_tid = tid;
+	}
+	fill_record(&enc->rec, rec, src, dst);
+	if (append_record(enc, &err) == 0)
+		goto ok;
+	if (!is_eom(err))
+		goto refused;
+	/* Too big even alone in a message: drop the label JSON, then every label. */
+	for (int level = 0; level < 2; level++) {
+		g_clear_error(&err);
+		strip_labels(&enc->rec, level == 1);
+		if (append_record(enc, &err) == 0) {
+			enc->stats.labels_truncated++;
+			goto ok;
+		}
+		if (!is_eom(err))
+			goto refused;
+	}
+refused:
+	enc->stats.encode_errors++;
+	if (!enc->logged_encode) {
+		log_error("ipfix: record refused (further refusals only counted): %s",
+			  err ? err->message : "unknown error");
+		enc->logged_encode = true;
+	}
+	g_clear_error(&err);
+	return -EIO;
+ok:
+	enc->stats.records++;
+	return 0;
+}
+
+int ipfix_encoder_flush(struct ipfix_encoder *enc)
+{
+	if (!enc->in_msg)
+		return 0;
+	return emit_message(enc);
+}
+
+const struct ipfix_stats *ipfix_encoder_get_stats(const struct ipfix_encoder *enc)
+{
+	return &enc->stats;
+}

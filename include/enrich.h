@@ -33,7 +33,7 @@ enum enrich_dim {
 	ENRICH_SUBNET,
 	ENRICH_VM,
 	ENRICH_INSTANCE_ID,
-	ENRICH_KIND,	   /* pod, node, service, vm, external */
+	ENRICH_KIND, /* pod, node, service, vm, external */
 	ENRICH_DIM_COUNT,
 };
 
@@ -116,6 +116,7 @@ uint64_t enrich_snapshot_generation(const struct enrich_snapshot *s);
  * Label one address as of at_ms (the flow's start; sources with history use it).
  * Endpoint fields (any source, by precedence) win over the longest-prefix-matching
  * subnet's fields; remaining fields stay NULL. Returns true if anything matched.
+ * ret_labels is always written (all NULL when nothing matched). No allocation, no lock.
  */
 bool enrich_lookup(const struct enrich_snapshot *s, const struct enrich_addr *addr, uint64_t at_ms,
 		   struct enrich_labels *ret_labels);

@@ -24,51 +24,56 @@ enum flowtab_end_reason {
 /* What the cache hands to export. Borrowed: valid only during the callback. */
 struct flow_record {
 	struct flow_key key;
-	uint64_t start_ms;	/* first packet of the flow (kept across active-timeout reports) */
-	uint64_t end_ms;	/* last packet of the flow so far */
-	uint64_t packets;	/* packetDeltaCount since the previous report of this flow */
-	uint64_t octets;	/* octetDeltaCount since the previous report of this flow */
+	uint64_t start_ms; /* first packet of the flow (kept across active-timeout reports) */
+	uint64_t end_ms;   /* last packet of the flow so far */
+	uint64_t packets;  /* packetDeltaCount since the previous report of this flow */
+	uint64_t octets;   /* octetDeltaCount since the previous report of this flow */
 	uint16_t inner_vlan_id;
-	uint8_t tcp_flags;	/* OR of TCP flags since the previous report */
-	uint8_t tos;		/* ToS of the first packet */
-	uint8_t end_reason;	/* enum flowtab_end_reason */
+	uint8_t tcp_flags;  /* OR of TCP flags since the previous report */
+	uint8_t tos;	    /* ToS of the first packet */
+	uint8_t end_reason; /* enum flowtab_end_reason */
 };
 
 typedef void (*flowtab_export_fn)(const struct flow_record *rec, void *user);
 
 struct flowtab_config {
-	uint32_t max_flows;	    /* pool size; inserting past it evicts the least recently seen flow */
+	uint32_t max_flows; /* pool size; inserting past it evicts the least recently seen flow */
 	uint32_t idle_timeout_ms;   /* no packet for this long: export with FLOWTAB_END_IDLE */
 	uint32_t active_timeout_ms; /* report a live flow this often: FLOWTAB_END_ACTIVE */
 };
 
 struct flowtab_stats {
-	uint64_t packets;	    /* packets metered (== sum of exported packets + packets in cache) */
+	uint64_t packets; /* packets metered (== sum of exported packets + packets in cache) */
 	uint64_t octets;
 	uint64_t flows_created;
-	uint64_t flows_active;	    /* currently in the cache */
-	uint64_t records_exported;  /* callback invocations */
-	uint64_t ended[6];	    /* records per flowEndReason, index = enum flowtab_end_reason */
-	uint64_t evictions;	    /* == ended[FLOWTAB_END_LACK_OF_RESOURCES] */
+	uint64_t flows_active;	   /* currently in the cache */
+	uint64_t records_exported; /* callback invocations */
+	uint64_t ended[6];	   /* records per flowEndReason, index = enum flowtab_end_reason */
+	uint64_t evictions;	   /* == ended[FLOWTAB_END_LACK_OF_RESOURCES] */
 };
 
 /*
  * Allocate the cache with all max_flows entries up front. export_fn is called for every
- * record leaving the cache, synchronously, from flowtab_add/expire/flush. Returns NULL
- * on invalid config (max_flows 0, timeouts 0) or allocation failure.
+ * record leaving the cache, synchronously, from flowtab_add/expire/flush; the record is
+ * valid only during the call, and export_fn must not call any flowtab function on this
+ * table. No record carries 0 packets. Returns NULL on invalid config (max_flows 0 or
+ * above 2^30, timeouts 0), NULL export_fn, or allocation failure.
  */
 struct flowtab *flowtab_new(const struct flowtab_config *config, flowtab_export_fn export_fn,
 			    void *user);
 /* Frees without exporting; call flowtab_flush() first to keep the counts. NULL is a no-op. */
 void flowtab_free(struct flowtab *ft);
 
-/* Meter one packet. May export (TCP FIN/RST, eviction, active timeout of this flow). */
+/*
+ * Meter one packet. May export (TCP FIN/RST, eviction, idle or active timeout of this
+ * flow). Time is the maximum ts_ms seen, so a packet older than that counts as "now".
+ */
 void flowtab_add(struct flowtab *ft, const struct decode_pkt *pkt);
 /* Export flows idle or active past their timeout at now_ms. O(expired flows). */
 void flowtab_expire(struct flowtab *ft, uint64_t now_ms);
 /* Export every flow with the given reason (normally FLOWTAB_END_FORCED) and empty the cache. */
 void flowtab_flush(struct flowtab *ft, enum flowtab_end_reason reason);
-/* Export every flow with this ingress interface (interface removed). */
+/* Export every flow with this ingress interface (interface removed). O(flows in cache). */
 void flowtab_flush_ifindex(struct flowtab *ft, uint32_t ifindex, enum flowtab_end_reason reason);
 
 const struct flowtab_stats *flowtab_get_stats(const struct flowtab *ft);

@@ -27,13 +27,17 @@ struct inventory *inventory_new(struct enrich *e, const char *path);
 void inventory_free(struct inventory *inv);
 /* Load now (start-up, SIGHUP). Returns 0, or -EINVAL/-errno and keeps the last good table. */
 int inventory_reload(struct inventory *inv);
-/* Reload if the file changed (mtime, size or inode) since the last attempt. Cheap: one stat(). */
+/*
+ * Reload if the file changed (mtime, size or inode) since the last attempt. Cheap: one stat().
+ * Returns 1 if a new table was published, 0 if unchanged, -errno if the file is missing
+ * (logged once) or the reload failed (last good table kept).
+ */
 int inventory_poll(struct inventory *inv);
 
 struct inventory_stats {
 	uint64_t loads_ok;
 	uint64_t loads_failed;
-	uint64_t endpoints;	 /* in the table currently published */
+	uint64_t endpoints; /* in the table currently published */
 	uint64_t subnets;
 };
 const struct inventory_stats *inventory_get_stats(const struct inventory *inv);

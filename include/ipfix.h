@@ -57,6 +57,7 @@ struct ipfix_stats {
 	uint64_t data_msgs;
 	uint64_t template_msgs;
 	uint64_t encode_errors; /* records libfixbuf refused (logged once) */
+	uint64_t labels_truncated; /* records sent without some labels: too big for one message */
 };
 const struct ipfix_stats *ipfix_encoder_get_stats(const struct ipfix_encoder *enc);
 

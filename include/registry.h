@@ -14,6 +14,13 @@
 
 #include <fixbuf/public.h>
 
+/*
+ * Template ID of the RFC 5610 information element type options template. Fixed, so a
+ * collector sees the same ID on every restart; reserved: the definitions file may not
+ * use it.
+ */
+#define REGISTRY_TYPE_TEMPLATE_ID 0xFFF0
+
 /* One template from the definitions file: an ID and the element names it carries. */
 struct registry_template {
 	char *name;	     /* owned; "ipv4", "ipv6", ... */
@@ -36,8 +43,9 @@ struct registry {
 /*
  * Load the XML element file and the template definitions; pen 0 keeps the file's PEN.
  * Every element a template names must exist; every enterprise element ID must be below
- * 16384; template IDs unique and >= 256. On failure returns NULL and writes a message
- * with the file name (and line, where the parser gives one) into errbuf.
+ * 16384; template IDs unique, >= 256 and not REGISTRY_TYPE_TEMPLATE_ID; at most one
+ * template per IP version. On failure returns NULL and writes a message with the file
+ * name (and line, where the parser gives one) into errbuf.
  */
 struct registry *registry_load(const char *elements_xml, const char *templates_conf, uint32_t pen,
 			       char *errbuf, size_t errbuf_size);

@@ -1,2 +1,767 @@
 // SPDX-License-Identifier: Apache-2.0
+/*
+ * flowtab unit tests: decode_pkt structs built by hand, records collected by a test
+ * export callback. Covers creation, 64-bit counters, every flowEndReason, LRU eviction,
+ * backwards time and the accounting invariant on a pseudo-random workload.
+ */
 #include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flowtab.h"
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+
+struct sink {
+	struct flow_record *recs; /* owned, grows as records arrive */
+	size_t n, cap;
+};
+
+static struct sink sink;
+
+static void collect(const struct flow_record *rec, void *user)
+{
+	struct sink *s = user;
+
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 64;
+		s->recs = realloc(s->recs, s->cap * sizeof(*s->recs));
+		cr_assert_not_null(s->recs);
+	}
+	s->recs[s->n++] = *rec;
+}
+
+static void sink_reset(void)
+{
+	free(sink.recs);
+	memset(&sink, 0, sizeof(sink));
+}
+
+static void teardown(void)
+{
+	sink_reset();
+}
+
+TestSuite(flowtab, .fini = teardown);
+
+static struct flowtab *mk(uint32_t max_flows, uint32_t idle_ms, uint32_t active_ms)
+{
+	struct flowtab_config c = {
+		.max_flows = max_flows,
+		.idle_timeout_ms = idle_ms,
+		.active_timeout_ms = active_ms,
+	};
+	struct flowtab *ft = flowtab_new(&c, collect, &sink);
+
+	cr_assert_not_null(ft);
+	return ft;
+}
+
+/* Flow number id: IPv4 10.x.y.z -> 192.0.2.1, with ports and protocol. */
+static struct decode_pkt pkt(uint32_t id, uint8_t proto, uint64_t ts_ms, uint32_t octets,
+			     uint8_t tcp_flags)
+{
+	struct decode_pkt p;
+
+	memset(&p, 0, sizeof(p));
+	p.key.src_addr[0] = 10;
+	p.key.src_addr[1] = (uint8_t)(id >> 16);
+	p.key.src_addr[2] = (uint8_t)(id >> 8);
+	p.key.src_addr[3] = (uint8_t)id;
+	p.key.dst_addr[0] = 192;
+	p.key.dst_addr[1] = 0;
+	p.key.dst_addr[2] = 2;
+	p.key.dst_addr[3] = 1;
+	p.key.src_port = (uint16_t)(1024 + (id & 0x7fff));
+	p.key.dst_port = 443;
+	p.key.ip_version = 4;
+	p.key.proto = proto;
+	p.ts_ms = ts_ms;
+	p.octets = octets;
+	p.tcp_flags = tcp_flags;
+	return p;
+}
+
+static uint32_t rec_id(const struct flow_record *r)
+{
+	return (uint32_t)r->key.src_addr[1] << 16 | (uint32_t)r->key.src_addr[2] << 8 |
+	       r->key.src_addr[3];
+}
+
+static void add(struct flowtab *ft, uint32_t id, uint8_t proto, uint64_t ts, uint32_t octets,
+		uint8_t flags)
+{
+	struct decode_pkt p = pkt(id, proto, ts, octets, flags);
+
+	flowtab_add(ft, &p);
+}
+
+static const struct flow_record *find(uint32_t id)
+{
+	for (size_t i = 0; i < sink.n; i++)
+		if (rec_id(&sink.recs[i]) == id)
+			return &sink.recs[i];
+	return NULL;
+}
+
+Test(flowtab, creates_flow_and_exports_its_fields)
+{
+	struct flowtab *ft = mk(16, 1000, 5000);
+	struct decode_pkt p = pkt(7, 17, 1000, 120, 0);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+
+	p.tos = 0x2e;
+	p.inner_vlan_id = 333;
+	p.key.vlan_id = 12;
+	p.key.ingress_ifindex = 4;
+	flowtab_add(ft, &p);
+	cr_assert_eq(st->flows_created, 1);
+	cr_assert_eq(st->flows_active, 1);
+	cr_assert_eq(st->packets, 1);
+	cr_assert_eq(st->octets, 120);
+	cr_assert_eq(sink.n, 0);
+
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 1);
+	cr_assert(memcmp(&sink.recs[0].key, &p.key, sizeof(p.key)) == 0);
+	cr_assert_eq(sink.recs[0].start_ms, 1000);
+	cr_assert_eq(sink.recs[0].end_ms, 1000);
+	cr_assert_eq(sink.recs[0].packets, 1);
+	cr_assert_eq(sink.recs[0].octets, 120);
+	cr_assert_eq(sink.recs[0].tos, 0x2e);
+	cr_assert_eq(sink.recs[0].inner_vlan_id, 333);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_FORCED);
+	cr_assert_eq(st->flows_active, 0);
+	cr_assert_eq(st->records_exported, 1);
+	cr_assert_eq(st->ended[FLOWTAB_END_FORCED], 1);
+	flowtab_free(ft);
+}
+
+Test(flowtab, counters_accumulate_in_64_bits)
+{
+	struct flowtab *ft = mk(16, 100000, 100000);
+	const uint32_t big = 0xfffffff0u;
+
+	for (int i = 0; i < 3; i++)
+		add(ft, 1, 17, 1000 + (uint64_t)i, big, 0);
+	cr_assert_eq(flowtab_get_stats(ft)->octets, 3ull * big);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].packets, 3);
+	cr_assert_eq(sink.recs[0].octets, 3ull * big);
+	cr_assert_eq(sink.recs[0].start_ms, 1000);
+	cr_assert_eq(sink.recs[0].end_ms, 1002);
+	flowtab_free(ft);
+}
+
+Test(flowtab, tcp_flags_are_ored_and_first_tos_kept)
+{
+	struct flowtab *ft = mk(16, 100000, 100000);
+	struct decode_pkt p = pkt(1, 6, 10, 60, TCP_SYN);
+
+	p.tos = 4;
+	flowtab_add(ft, &p);
+	p.tcp_flags = TCP_ACK;
+	p.tos = 8;
+	flowtab_add(ft, &p);
+	p.tcp_flags = TCP_PSH | TCP_ACK;
+	flowtab_add(ft, &p);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].tcp_flags, TCP_SYN | TCP_ACK | TCP_PSH);
+	cr_assert_eq(sink.recs[0].tos, 4);
+	cr_assert_eq(sink.recs[0].packets, 3);
+	flowtab_free(ft);
+}
+
+Test(flowtab, keys_differing_in_any_field_are_different_flows)
+{
+	struct flowtab *ft = mk(16, 100000, 100000);
+	struct decode_pkt p = pkt(1, 6, 10, 60, 0);
+
+	flowtab_add(ft, &p);
+	p.key.ingress_ifindex = 2;
+	flowtab_add(ft, &p);
+	p.key.vlan_id = 5;
+	flowtab_add(ft, &p);
+	p.key.dst_addr[15] = 1; /* beyond the IPv4 bytes: still part of the key */
+	flowtab_add(ft, &p);
+	p.key.proto = 17;
+	flowtab_add(ft, &p);
+	flowtab_add(ft, &p);
+	cr_assert_eq(flowtab_get_stats(ft)->flows_active, 5);
+	flowtab_free(ft);
+}
+
+Test(flowtab, idle_expiry_exactly_at_the_timeout)
+{
+	struct flowtab *ft = mk(16, 1000, 60000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+
+	add(ft, 1, 17, 5000, 100, 0);
+	add(ft, 2, 17, 5500, 100, 0);
+	flowtab_expire(ft, 5999);
+	cr_assert_eq(sink.n, 0);
+	cr_assert_eq(st->flows_active, 2);
+	flowtab_expire(ft, 6000);
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(rec_id(&sink.recs[0]), 1);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_IDLE);
+	cr_assert_eq(sink.recs[0].end_ms, 5000);
+	cr_assert_eq(st->flows_active, 1);
+	cr_assert_eq(st->ended[FLOWTAB_END_IDLE], 1);
+	flowtab_expire(ft, 6499);
+	cr_assert_eq(sink.n, 1);
+	flowtab_expire(ft, 6500);
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(rec_id(&sink.recs[1]), 2);
+	cr_assert_eq(st->flows_active, 0);
+	flowtab_free(ft);
+}
+
+Test(flowtab, packet_refreshes_idle_timer)
+{
+	struct flowtab *ft = mk(16, 1000, 60000);
+
+	add(ft, 1, 17, 1000, 100, 0);
+	add(ft, 2, 17, 1100, 100, 0);
+	add(ft, 1, 17, 1900, 100, 0); /* flow 1 is now the most recent */
+	flowtab_expire(ft, 2100);
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(rec_id(&sink.recs[0]), 2);
+	flowtab_expire(ft, 2899);
+	cr_assert_eq(sink.n, 1);
+	flowtab_expire(ft, 2900);
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(rec_id(&sink.recs[1]), 1);
+	cr_assert_eq(sink.recs[1].packets, 2);
+	flowtab_free(ft);
+}
+
+Test(flowtab, idle_timer_seen_by_add_ends_the_old_flow)
+{
+	struct flowtab *ft = mk(16, 1000, 60000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+
+	add(ft, 1, 17, 1000, 100, 0);
+	add(ft, 1, 17, 2000, 50, 0); /* no expire() in between */
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_IDLE);
+	cr_assert_eq(sink.recs[0].packets, 1);
+	cr_assert_eq(sink.recs[0].octets, 100);
+	cr_assert_eq(st->flows_created, 2);
+	cr_assert_eq(st->flows_active, 1);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.recs[1].start_ms, 2000);
+	cr_assert_eq(sink.recs[1].octets, 50);
+	flowtab_free(ft);
+}
+
+Test(flowtab, flow_past_both_timers_ends_as_idle)
+{
+	struct flowtab *ft = mk(16, 1000, 500);
+
+	add(ft, 1, 17, 0, 100, 0);
+	flowtab_expire(ft, 2000);
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_IDLE);
+	cr_assert_eq(flowtab_get_stats(ft)->ended[FLOWTAB_END_ACTIVE], 0);
+	flowtab_free(ft);
+}
+
+Test(flowtab, active_timeout_reports_deltas_and_keeps_start)
+{
+	struct flowtab *ft = mk(16, 10000, 1000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+
+	add(ft, 1, 6, 1000, 100, TCP_SYN);
+	add(ft, 1, 6, 1200, 100, TCP_ACK);
+	add(ft, 1, 6, 1500, 100, TCP_ACK);
+	flowtab_expire(ft, 1999);
+	cr_assert_eq(sink.n, 0);
+	flowtab_expire(ft, 2000);
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_ACTIVE);
+	cr_assert_eq(sink.recs[0].packets, 3);
+	cr_assert_eq(sink.recs[0].octets, 300);
+	cr_assert_eq(sink.recs[0].start_ms, 1000);
+	cr_assert_eq(sink.recs[0].end_ms, 1500);
+	cr_assert_eq(sink.recs[0].tcp_flags, TCP_SYN | TCP_ACK);
+	cr_assert_eq(st->flows_active, 1);
+
+	/* Second interval: starts at the report (2000), only the new packets count. */
+	add(ft, 1, 6, 2100, 40, TCP_PSH | TCP_ACK);
+	add(ft, 1, 6, 2500, 60, TCP_ACK);
+	flowtab_expire(ft, 2999);
+	cr_assert_eq(sink.n, 1);
+	flowtab_expire(ft, 3000);
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(sink.recs[1].end_reason, FLOWTAB_END_ACTIVE);
+	cr_assert_eq(sink.recs[1].packets, 2);
+	cr_assert_eq(sink.recs[1].octets, 100);
+	cr_assert_eq(sink.recs[1].start_ms, 1000);
+	cr_assert_eq(sink.recs[1].end_ms, 2500);
+	cr_assert_eq(sink.recs[1].tcp_flags, TCP_PSH | TCP_ACK);
+
+	/* Nothing since the last report: not reported again, and it idles out silently. */
+	flowtab_expire(ft, 5000);
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(st->flows_active, 1);
+	flowtab_expire(ft, 12499);
+	cr_assert_eq(st->flows_active, 1);
+	flowtab_expire(ft, 12500);
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(st->flows_active, 0);
+	cr_assert_eq(st->ended[FLOWTAB_END_ACTIVE], 2);
+	cr_assert_eq(st->packets, 5);
+	flowtab_free(ft);
+}
+
+Test(flowtab, quiet_interval_then_packet_restarts_reporting)
+{
+	struct flowtab *ft = mk(16, 10000, 1000);
+
+	add(ft, 1, 17, 0, 10, 0);
+	flowtab_expire(ft, 1000); /* report 1 */
+	flowtab_expire(ft, 2000); /* nothing to report: leaves the active list */
+	cr_assert_eq(sink.n, 1);
+	add(ft, 1, 17, 2500, 20, 0); /* back on the active list, interval starts at 2500 */
+	flowtab_expire(ft, 3499);
+	cr_assert_eq(sink.n, 1);
+	flowtab_expire(ft, 3500);
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(sink.recs[1].end_reason, FLOWTAB_END_ACTIVE);
+	cr_assert_eq(sink.recs[1].packets, 1);
+	cr_assert_eq(sink.recs[1].octets, 20);
+	cr_assert_eq(sink.recs[1].start_ms, 0);
+	cr_assert_eq(sink.recs[1].end_ms, 2500);
+	flowtab_free(ft);
+}
+
+Test(flowtab, active_timeout_seen_by_add_reports_before_the_packet)
+{
+	struct flowtab *ft = mk(16, 10000, 1000);
+
+	add(ft, 1, 17, 0, 10, 0);
+	add(ft, 1, 17, 600, 10, 0);
+	add(ft, 1, 17, 1000, 30, 0); /* interval [0, 1000) is over: reported without this one */
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_ACTIVE);
+	cr_assert_eq(sink.recs[0].packets, 2);
+	cr_assert_eq(sink.recs[0].octets, 20);
+	cr_assert_eq(sink.recs[0].end_ms, 600);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(sink.recs[1].packets, 1);
+	cr_assert_eq(sink.recs[1].octets, 30);
+	cr_assert_eq(sink.recs[1].start_ms, 0);
+	cr_assert_eq(sink.recs[1].end_ms, 1000);
+	flowtab_free(ft);
+}
+
+Test(flowtab, add_after_a_quiet_interval_reports_nothing_empty)
+{
+	struct flowtab *ft = mk(16, 10000, 1000);
+
+	add(ft, 1, 17, 0, 10, 0);
+	flowtab_expire(ft, 1000);    /* report 1, next interval starts at 1000 */
+	add(ft, 1, 17, 2000, 20, 0); /* interval [1000, 2000) was empty: no record for it */
+	cr_assert_eq(sink.n, 1);
+	flowtab_expire(ft, 2999);
+	cr_assert_eq(sink.n, 1);
+	flowtab_expire(ft, 3000);
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(sink.recs[1].packets, 1);
+	cr_assert_eq(sink.recs[1].octets, 20);
+	cr_assert_eq(flowtab_get_stats(ft)->ended[FLOWTAB_END_ACTIVE], 2);
+	flowtab_free(ft);
+}
+
+Test(flowtab, quiet_flow_does_not_block_active_reports_behind_it)
+{
+	struct flowtab *ft = mk(16, 10000, 1000);
+
+	add(ft, 1, 17, 0, 10, 0);
+	add(ft, 2, 17, 0, 10, 0);
+	flowtab_expire(ft, 1000); /* both reported */
+	cr_assert_eq(sink.n, 2);
+	add(ft, 2, 17, 1500, 30, 0);
+	flowtab_expire(ft, 2000); /* 1 is quiet and due first; 2 behind it has a packet */
+	cr_assert_eq(sink.n, 3);
+	cr_assert_eq(rec_id(&sink.recs[2]), 2);
+	cr_assert_eq(sink.recs[2].end_reason, FLOWTAB_END_ACTIVE);
+	cr_assert_eq(sink.recs[2].octets, 30);
+	flowtab_free(ft);
+}
+
+Test(flowtab, flow_restarted_by_add_gets_a_new_report_interval)
+{
+	struct flowtab *ft = mk(16, 1000, 1500);
+
+	add(ft, 1, 17, 0, 10, 0);
+	add(ft, 2, 17, 100, 10, 0);
+	add(ft, 2, 17, 900, 10, 0);
+	add(ft, 2, 17, 1150, 10, 0);
+	add(ft, 1, 17, 1200, 10, 0); /* 1 was idle: ends, restarts with interval from 1200 */
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_IDLE);
+	flowtab_expire(ft, 1600); /* 2's interval [100, 1600) is over; 1's is not */
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(rec_id(&sink.recs[1]), 2);
+	cr_assert_eq(sink.recs[1].end_reason, FLOWTAB_END_ACTIVE);
+	cr_assert_eq(sink.recs[1].packets, 3);
+	flowtab_free(ft);
+}
+
+Test(flowtab, fin_ends_flow_with_the_fin_counted)
+{
+	struct flowtab *ft = mk(16, 10000, 10000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+
+	add(ft, 1, 6, 100, 60, TCP_SYN);
+	add(ft, 1, 6, 110, 1500, TCP_ACK);
+	add(ft, 1, 6, 120, 52, TCP_FIN | TCP_ACK);
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_EOF_DETECTED);
+	cr_assert_eq(sink.recs[0].packets, 3);
+	cr_assert_eq(sink.recs[0].octets, 1612);
+	cr_assert_eq(sink.recs[0].end_ms, 120);
+	cr_assert_eq(sink.recs[0].tcp_flags, TCP_SYN | TCP_ACK | TCP_FIN);
+	cr_assert_eq(st->flows_active, 0);
+	cr_assert_eq(st->ended[FLOWTAB_END_EOF_DETECTED], 1);
+
+	/* The next packet of that 5-tuple is a new flow. */
+	add(ft, 1, 6, 130, 40, TCP_ACK);
+	cr_assert_eq(st->flows_created, 2);
+	cr_assert_eq(st->flows_active, 1);
+	flowtab_free(ft);
+}
+
+Test(flowtab, rst_ends_flow_even_as_its_first_packet)
+{
+	struct flowtab *ft = mk(2, 10000, 10000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+
+	add(ft, 1, 6, 100, 60, TCP_SYN);
+	add(ft, 2, 6, 101, 60, TCP_SYN);
+	add(ft, 3, 6, 102, 40, TCP_RST); /* full cache: the lone RST must not evict anyone */
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(rec_id(&sink.recs[0]), 3);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_EOF_DETECTED);
+	cr_assert_eq(sink.recs[0].packets, 1);
+	cr_assert_eq(sink.recs[0].octets, 40);
+	cr_assert_eq(sink.recs[0].start_ms, 102);
+	cr_assert_eq(st->evictions, 0);
+	cr_assert_eq(st->flows_created, 3);
+	cr_assert_eq(st->flows_active, 2);
+
+	add(ft, 1, 6, 103, 40, TCP_RST | TCP_ACK);
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(sink.recs[1].packets, 2);
+	cr_assert_eq(sink.recs[1].end_reason, FLOWTAB_END_EOF_DETECTED);
+	cr_assert_eq(st->flows_active, 1);
+	flowtab_free(ft);
+}
+
+Test(flowtab, fin_bit_ignored_outside_tcp)
+{
+	struct flowtab *ft = mk(16, 10000, 10000);
+
+	add(ft, 1, 17, 100, 60, TCP_FIN);
+	cr_assert_eq(sink.n, 0);
+	cr_assert_eq(flowtab_get_stats(ft)->flows_active, 1);
+	flowtab_free(ft);
+}
+
+Test(flowtab, full_cache_evicts_least_recently_seen)
+{
+	struct flowtab *ft = mk(3, 10000, 60000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+
+	add(ft, 1, 17, 1, 10, 0);
+	add(ft, 2, 17, 2, 20, 0);
+	add(ft, 3, 17, 3, 30, 0);
+	add(ft, 1, 17, 4, 10, 0); /* 2 is now the least recently seen */
+	add(ft, 4, 17, 5, 40, 0);
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(rec_id(&sink.recs[0]), 2);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_LACK_OF_RESOURCES);
+	cr_assert_eq(sink.recs[0].octets, 20);
+	cr_assert_eq(st->evictions, 1);
+	cr_assert_eq(st->ended[FLOWTAB_END_LACK_OF_RESOURCES], 1);
+	cr_assert_eq(st->flows_active, 3);
+
+	add(ft, 5, 17, 6, 50, 0); /* next victim: 3 */
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(rec_id(&sink.recs[1]), 3);
+	cr_assert_eq(st->evictions, 2);
+
+	sink_reset();
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 3);
+	cr_assert_not_null(find(1));
+	cr_assert_not_null(find(4));
+	cr_assert_not_null(find(5));
+	cr_assert_eq(find(1)->packets, 2);
+	flowtab_free(ft);
+}
+
+Test(flowtab, full_cache_with_idle_head_ends_it_as_idle)
+{
+	struct flowtab *ft = mk(2, 100, 60000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+
+	add(ft, 1, 17, 0, 10, 0);
+	add(ft, 2, 17, 50, 10, 0);
+	add(ft, 3, 17, 100, 10, 0); /* flow 1 has been idle for 100 ms: not an eviction */
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(rec_id(&sink.recs[0]), 1);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_IDLE);
+	cr_assert_eq(st->evictions, 0);
+	cr_assert_eq(st->flows_active, 2);
+	flowtab_free(ft);
+}
+
+Test(flowtab, flush_exports_everything_forced_and_table_is_reusable)
+{
+	struct flowtab *ft = mk(64, 10000, 60000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+	uint64_t seen = 0;
+
+	for (uint32_t i = 0; i < 40; i++)
+		add(ft, i, 17, 100 + i, 100 + i, 0);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 40);
+	for (size_t i = 0; i < sink.n; i++) {
+		cr_assert_eq(sink.recs[i].end_reason, FLOWTAB_END_FORCED);
+		cr_assert_eq(sink.recs[i].octets, 100 + rec_id(&sink.recs[i]));
+		seen |= 1ull << rec_id(&sink.recs[i]);
+	}
+	cr_assert_eq(seen, (1ull << 40) - 1);
+	cr_assert_eq(st->flows_active, 0);
+	cr_assert_eq(st->ended[FLOWTAB_END_FORCED], 40);
+
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 40);
+	for (uint32_t i = 0; i < 64; i++)
+		add(ft, 1000 + i, 17, 200, 1, 0);
+	cr_assert_eq(st->flows_active, 64);
+	cr_assert_eq(st->evictions, 0);
+	flowtab_free(ft);
+}
+
+Test(flowtab, flush_with_invalid_reason_uses_forced)
+{
+	struct flowtab *ft = mk(8, 10000, 60000);
+
+	add(ft, 1, 17, 0, 10, 0);
+	flowtab_flush(ft, (enum flowtab_end_reason)9);
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_FORCED);
+	flowtab_free(ft);
+}
+
+Test(flowtab, flush_ifindex_only_touches_that_interface)
+{
+	struct flowtab *ft = mk(64, 10000, 60000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+
+	for (uint32_t i = 0; i < 30; i++) {
+		struct decode_pkt p = pkt(i, 17, 100, 10, 0);
+
+		p.key.ingress_ifindex = 1 + i % 3;
+		flowtab_add(ft, &p);
+	}
+	flowtab_flush_ifindex(ft, 2, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 10);
+	for (size_t i = 0; i < sink.n; i++) {
+		cr_assert_eq(sink.recs[i].key.ingress_ifindex, 2);
+		cr_assert_eq(rec_id(&sink.recs[i]) % 3, 1);
+		cr_assert_eq(sink.recs[i].end_reason, FLOWTAB_END_FORCED);
+	}
+	cr_assert_eq(st->flows_active, 20);
+	flowtab_flush_ifindex(ft, 7, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 10);
+
+	/* The remaining flows are still found: a packet adds to them, not a new flow. */
+	for (uint32_t i = 0; i < 30; i++) {
+		struct decode_pkt p = pkt(i, 17, 200, 10, 0);
+
+		p.key.ingress_ifindex = 1 + i % 3;
+		flowtab_add(ft, &p);
+	}
+	cr_assert_eq(st->flows_created, 40);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 40);
+	flowtab_free(ft);
+}
+
+Test(flowtab, time_going_backwards_never_underflows)
+{
+	struct flowtab *ft = mk(16, 1000, 5000);
+
+	add(ft, 1, 17, 10000, 10, 0);
+	add(ft, 1, 17, 9000, 10, 0); /* older than the clock: counted as 10000 */
+	add(ft, 2, 17, 8000, 10, 0); /* a new flow in the past starts at the clock */
+	flowtab_expire(ft, 5000);    /* an old "now" expires nothing */
+	cr_assert_eq(sink.n, 0);
+	flowtab_expire(ft, 10999);
+	cr_assert_eq(sink.n, 0);
+	flowtab_expire(ft, 11000);
+	cr_assert_eq(sink.n, 2);
+	for (size_t i = 0; i < sink.n; i++) {
+		cr_assert_eq(sink.recs[i].start_ms, 10000);
+		cr_assert_eq(sink.recs[i].end_ms, 10000);
+		cr_assert_eq(sink.recs[i].end_reason, FLOWTAB_END_IDLE);
+	}
+	cr_assert_eq(find(1)->packets, 2);
+
+	/*
+	 * expire() moved the table clock to 11000 but packets keep their own time: a packet
+	 * at 10500 starts a flow at 10500, idle from 11500. An older now changes nothing.
+	 */
+	add(ft, 3, 17, 10500, 10, 0);
+	flowtab_expire(ft, 100);
+	cr_assert_eq(sink.n, 2);
+	flowtab_expire(ft, 11499);
+	cr_assert_eq(sink.n, 2);
+	flowtab_expire(ft, 11500);
+	cr_assert_eq(sink.n, 3);
+	cr_assert_eq(sink.recs[2].start_ms, 10500);
+	flowtab_free(ft);
+}
+
+Test(flowtab, invalid_config_returns_null)
+{
+	struct flowtab_config ok = {.max_flows = 8, .idle_timeout_ms = 1, .active_timeout_ms = 1};
+	struct flowtab_config c;
+	struct flowtab *ft;
+
+	cr_assert_null(flowtab_new(NULL, collect, &sink));
+	cr_assert_null(flowtab_new(&ok, NULL, &sink));
+	c = ok;
+	c.max_flows = 0;
+	cr_assert_null(flowtab_new(&c, collect, &sink));
+	c = ok;
+	c.max_flows = (1u << 30) + 1;
+	cr_assert_null(flowtab_new(&c, collect, &sink));
+	c = ok;
+	c.idle_timeout_ms = 0;
+	cr_assert_null(flowtab_new(&c, collect, &sink));
+	c = ok;
+	c.active_timeout_ms = 0;
+	cr_assert_null(flowtab_new(&c, collect, &sink));
+	ft = flowtab_new(&ok, collect, &sink);
+	cr_assert_not_null(ft);
+	flowtab_free(ft);
+}
+
+Test(flowtab, free_null_is_a_noop)
+{
+	flowtab_free(NULL);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+Test(flowtab, accounting_invariant_on_random_workload)
+{
+	enum { N_FLOWS = 5000, N_PKTS = 100000, MAX_FLOWS = 1000 };
+	struct flowtab *ft = mk(MAX_FLOWS, 4000, 3000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+	static uint64_t want_pkts[N_FLOWS], want_octets[N_FLOWS];
+	static uint64_t got_pkts[N_FLOWS], got_octets[N_FLOWS];
+	uint64_t rng = 0x9e3779b97f4a7c15ull, ts = 1000000, sum_pkts = 0, sum_octets = 0;
+	uint64_t ended_sum = 0;
+
+	memset(want_pkts, 0, sizeof(want_pkts));
+	memset(want_octets, 0, sizeof(want_octets));
+	memset(got_pkts, 0, sizeof(got_pkts));
+	memset(got_octets, 0, sizeof(got_octets));
+	for (uint32_t i = 0; i < N_PKTS; i++) {
+		uint64_t r = xorshift(&rng);
+		/* Skewed: half the packets go to 1/100 of the flows. */
+		uint32_t id = (r & 1) ? (uint32_t)(r >> 8) % (N_FLOWS / 100)
+				      : (uint32_t)(r >> 8) % N_FLOWS;
+		uint8_t proto = (r >> 40) % 3 ? 6 : 17;
+		uint8_t flags = TCP_ACK;
+		uint32_t octets = 40 + (uint32_t)((r >> 24) % 1461);
+		uint64_t pts = ts;
+
+		if ((r >> 50) % 200 == 0)
+			flags |= TCP_FIN;
+		else if ((r >> 50) % 200 == 1)
+			flags |= TCP_RST;
+		if ((r >> 58) % 16 == 0 && pts > 30)
+			pts -= (r >> 20) % 30; /* slightly out of order */
+		add(ft, id, proto, pts, octets, flags);
+		want_pkts[id]++;
+		want_octets[id] += octets;
+		ts += (r >> 33) % 3;
+		if (i % 20000 == 9999)
+			ts += 3000; /* a lull: flows go idle */
+		if (i % 5000 == 4999)
+			flowtab_expire(ft, ts);
+		cr_assert_leq(st->flows_active, MAX_FLOWS);
+	}
+	cr_assert_eq(st->packets, N_PKTS);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(st->flows_active, 0);
+
+	for (size_t i = 0; i < sink.n; i++) {
+		const struct flow_record *r = &sink.recs[i];
+		uint32_t id = rec_id(r);
+
+		cr_assert_lt(id, N_FLOWS);
+		cr_assert_geq(r->end_ms, r->start_ms);
+		cr_assert_gt(r->packets, 0);
+		got_pkts[id] += r->packets;
+		got_octets[id] += r->octets;
+		sum_pkts += r->packets;
+		sum_octets += r->octets;
+	}
+	cr_assert_eq(sum_pkts, st->packets);
+	cr_assert_eq(sum_octets, st->octets);
+	for (uint32_t id = 0; id < N_FLOWS; id++) {
+		cr_assert_eq(got_pkts[id], want_pkts[id], "flow %u packets", id);
+		cr_assert_eq(got_octets[id], want_octets[id], "flow %u octets", id);
+	}
+	for (int r = 0; r < 6; r++)
+		ended_sum += st->ended[r];
+	cr_assert_eq(ended_sum, sink.n);
+	cr_assert_eq(st->records_exported, sink.n);
+	cr_assert_eq(st->evictions, st->ended[FLOWTAB_END_LACK_OF_RESOURCES]);
+	/* The workload must exercise every way out of the cache. */
+	cr_assert_gt(st->ended[FLOWTAB_END_IDLE], 0);
+	cr_assert_gt(st->ended[FLOWTAB_END_ACTIVE], 0);
+	cr_assert_gt(st->ended[FLOWTAB_END_EOF_DETECTED], 0);
+	cr_assert_gt(st->ended[FLOWTAB_END_FORCED], 0);
+	cr_assert_gt(st->evictions, 0);
+	flowtab_free(ft);
+}
+
+Test(flowtab, expire_leaves_live_flows_alone)
+{
+	enum { N = 20000 };
+	struct flowtab *ft = mk(N, 1000, 100000);
+
+	add(ft, 0, 17, 0, 10, 0);
+	for (uint32_t i = 1; i < N; i++)
+		add(ft, i, 17, 500, 10, 0);
+	flowtab_expire(ft, 1000);
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(rec_id(&sink.recs[0]), 0);
+	cr_assert_eq(flowtab_get_stats(ft)->flows_active, N - 1);
+	flowtab_free(ft);
+}

@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared helpers for the end-to-end tests: tool checks (exit 77 = skipped), a private
+# temp dir removed on exit, background processes stopped on exit, ground-truth lookups.
+set -eu
+
+: "${LABELFLOWD:?run through make check}"
+: "${LF_MKPCAP:?run through make check}"
+: "${top_srcdir:?run through make check}"
+export LABELFLOW_DATADIR="${LABELFLOW_DATADIR:-$top_srcdir/templates}"
+
+T=$(mktemp -d /tmp/lf-e2e.XXXXXX)
+LF_BG_PIDS=""
+LF_CLEANUPS=""
+
+lf_cleanup() {
+	for c in $LF_CLEANUPS; do $c || true; done
+	for p in $LF_BG_PIDS; do kill "$p" 2>/dev/null || true; done
+	for p in $LF_BG_PIDS; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$T"
+}
+trap lf_cleanup EXIT INT TERM
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+need() {
+	for t in "$@"; do
+		command -v "$t" >/dev/null 2>&1 || skip "$t is not installed"
+	done
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || skip "needs root"
+}
+
+# bg CMD...: start CMD in the background, stopped at exit; sets LF_LAST_PID.
+bg() {
+	"$@" &
+	LF_LAST_PID=$!
+	LF_BG_PIDS="$LF_BG_PIDS $LF_LAST_PID"
+}
+
+# free_port udp|tcp: an unused loopback port.
+free_port() {
+	python3 -c 'import socket,sys
+k = socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM
+s = socket.socket(socket.AF_INET, k); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
+}
+
+# kv KEY FILE: the value of KEY in a key=value file (truth or --stats-file output).
+kv() {
+	v=$(grep -m1 "^$1=" "$2" | cut -d= -f2-) || fail "no '$1' in $2"
+	echo "$v"
+}
+
+# expect_eq WHAT GOT WANT
+expect_eq() {
+	[ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
+	echo "ok: $1 = $3"
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds or time runs out.
+wait_for() {
+	n=$(($1 * 10))
+	shift
+	while [ $n -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# ipfix_sum FILE ELEMENT: sum of ELEMENT's values over every data record ipfixDump decodes.
+ipfix_sum() {
+	ipfixDump --rfc5610 -i "$1" | python3 "$top_srcdir/tests/tools/ipfixdump-sum.py" "$2"
+}
