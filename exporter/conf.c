@@ -34,7 +34,10 @@ struct conf_setting {
 	uint64_t max;
 };
 
-#define SET(g, n, t, field, lo, hi) { g, n, t, offsetof(struct conf, field), lo, hi }
+#define SET(g, n, t, field, lo, hi)                                                                \
+	{                                                                                          \
+		g, n, t, offsetof(struct conf, field), lo, hi                                      \
+	}
 
 static const struct conf_setting settings[] = {
 	SET("capture", "interfaces", CONF_STRLIST_IFACE, interfaces, 0, 0),
@@ -69,7 +72,7 @@ static const struct conf_setting settings[] = {
 	SET("daemon", "shutdown_linger_ms", CONF_U32, shutdown_linger_ms, 0, 600000),
 };
 
-static const char *const groups[] = { "capture", "flow", "enrich", "export", "daemon" };
+static const char *const groups[] = {"capture", "flow", "enrich", "export", "daemon"};
 
 void conf_set_str(char **field, const char *value)
 {
@@ -245,7 +248,8 @@ static int apply_setting(struct conf *c, const struct conf_setting *s, config_se
 	case CONF_LOGLEVEL:
 		if (config_setting_type(cs) != CONFIG_TYPE_STRING ||
 		    log_parse_level(config_setting_get_string(cs), field) < 0) {
-			snprintf(errbuf, errbuf_size, "must be \"error\", \"warn\", \"info\" or \"debug\"");
+			snprintf(errbuf, errbuf_size,
+				 "must be \"error\", \"warn\", \"info\" or \"debug\"");
 			return -EINVAL;
 		}
 		return 0;
@@ -289,8 +293,8 @@ int conf_load_file(struct conf *c, const char *path, char *errbuf, size_t errbuf
 			const struct conf_setting *s = find_setting(gname, config_setting_name(cs));
 
 			if (!s) {
-				snprintf(errbuf, errbuf_size, "%s:%d: unknown setting '%s.%s'", path,
-					 config_setting_source_line(cs), gname,
+				snprintf(errbuf, errbuf_size, "%s:%d: unknown setting '%s.%s'",
+					 path, config_setting_source_line(cs), gname,
 					 config_setting_name(cs));
 				ret = -EINVAL;
 				goto out;
@@ -324,7 +328,8 @@ int conf_validate(const struct conf *c, char *errbuf, size_t errbuf_size)
 		return -EINVAL;
 	}
 	if (!c->elements_file || !c->templates_file) {
-		snprintf(errbuf, errbuf_size, "export.elements_file and export.templates_file are required");
+		snprintf(errbuf, errbuf_size,
+			 "export.elements_file and export.templates_file are required");
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < c->n_targets; i++) {

@@ -31,7 +31,7 @@
 #include "config.h"
 
 #define MAIN_BATCH_FRAMES 256
-#define MAIN_TICK_MS 1000
+#define MAIN_TICK_MS	  1000
 
 struct pipeline {
 	struct conf conf;
@@ -60,19 +60,19 @@ enum {
 };
 
 static const struct option long_options[] = {
-	{ "read", required_argument, NULL, 'r' },
-	{ "interface", required_argument, NULL, 'i' },
-	{ "export", required_argument, NULL, 'e' },
-	{ "config", required_argument, NULL, 'c' },
-	{ "inventory", required_argument, NULL, OPT_INVENTORY },
-	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "stats-file", required_argument, NULL, OPT_STATS_FILE },
-	{ "pen", required_argument, NULL, OPT_PEN },
-	{ "no-rfc5610", no_argument, NULL, OPT_NO_RFC5610 },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+	{"read", required_argument, NULL, 'r'},
+	{"interface", required_argument, NULL, 'i'},
+	{"export", required_argument, NULL, 'e'},
+	{"config", required_argument, NULL, 'c'},
+	{"inventory", required_argument, NULL, OPT_INVENTORY},
+	{"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"stats-file", required_argument, NULL, OPT_STATS_FILE},
+	{"pen", required_argument, NULL, OPT_PEN},
+	{"no-rfc5610", no_argument, NULL, OPT_NO_RFC5610},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *out)
@@ -84,9 +84,11 @@ static void usage(FILE *out)
 		"\n"
 		"Input (one of):\n"
 		"  -r, --read FILE          read a pcap/pcapng capture, export, flush, exit\n"
-		"  -i, --interface IFACE    capture live on IFACE until SIGINT/SIGTERM (repeatable)\n"
+		"  -i, --interface IFACE    capture live on IFACE until SIGINT/SIGTERM "
+		"(repeatable)\n"
 		"Output:\n"
-		"  -e, --export TARGET      file:PATH | udp:HOST:PORT | tcp:HOST:PORT (repeatable;\n"
+		"  -e, --export TARGET      file:PATH | udp:HOST:PORT | tcp:HOST:PORT "
+		"(repeatable;\n"
 		"                           IPv6 hosts in brackets: udp:[::1]:4739)\n"
 		"Metadata:\n"
 		"      --inventory FILE     JSON inventory of endpoints and subnets (reloaded on\n"
@@ -313,13 +315,13 @@ static void report(const struct pipeline *pl, FILE *out)
 	const struct export_stats *xs = export_get_stats(pl->exporter);
 	char line[256];
 
-#define EMIT(...)                                                   \
-	do {                                                        \
-		snprintf(line, sizeof(line), __VA_ARGS__);          \
-		if (out)                                            \
-			fprintf(out, "%s\n", line);                 \
-		else                                                \
-			log_info("counter %s", line);               \
+#define EMIT(...)                                                                                  \
+	do {                                                                                       \
+		snprintf(line, sizeof(line), __VA_ARGS__);                                         \
+		if (out)                                                                           \
+			fprintf(out, "%s\n", line);                                                \
+		else                                                                               \
+			log_info("counter %s", line);                                              \
 	} while (0)
 
 	for (size_t i = 0; i < pl->n_captures; i++) {
@@ -327,7 +329,8 @@ static void report(const struct pipeline *pl, FILE *out)
 
 		pl->captures[i]->ops->stats(pl->captures[i], &cs);
 		EMIT("capture.%s.received=%" PRIu64, pl->captures[i]->name, cs.received);
-		EMIT("capture.%s.kernel_dropped=%" PRIu64, pl->captures[i]->name, cs.kernel_dropped);
+		EMIT("capture.%s.kernel_dropped=%" PRIu64, pl->captures[i]->name,
+		     cs.kernel_dropped);
 		EMIT("capture.%s.ifdropped=%" PRIu64, pl->captures[i]->name, cs.ifdropped);
 	}
 	EMIT("decode.frames=%" PRIu64, ds->frames);
@@ -444,7 +447,8 @@ static int run_live(struct pipeline *pl)
 			int n;
 
 			do {
-				n = capture_dispatch(pl->captures[i], MAIN_BATCH_FRAMES, on_frame, pl);
+				n = capture_dispatch(pl->captures[i], MAIN_BATCH_FRAMES, on_frame,
+						     pl);
 			} while (n == MAIN_BATCH_FRAMES);
 			if (n < 0) {
 				ret = 1;
@@ -511,7 +515,8 @@ static int add_targets(struct pipeline *pl)
 
 	if (c->n_targets == 0) {
 		if (!c->read_file) {
-			log_error("no export target: give -e udp:HOST:PORT (or set export.targets)");
+			log_error(
+				"no export target: give -e udp:HOST:PORT (or set export.targets)");
 			return -EINVAL;
 		}
 		if (isatty(STDOUT_FILENO)) {
@@ -564,8 +569,8 @@ static int write_stats_file(const struct pipeline *pl, const char *path)
 
 int main(int argc, char **argv)
 {
-	struct pipeline pl = { .sigfd = -1 };
-	struct cli cli = { 0 };
+	struct pipeline pl = {.sigfd = -1};
+	struct cli cli = {0};
 	int ret;
 
 	log_route_glib();

@@ -24,9 +24,9 @@ struct capture_frame {
 typedef void (*capture_frame_fn)(const struct capture_frame *frame, void *user);
 
 struct capture_stats {
-	uint64_t received;	    /* frames handed to the callback */
-	uint64_t kernel_dropped;    /* dropped by the kernel before we saw them (ps_drop) */
-	uint64_t ifdropped;	    /* dropped by the interface/driver (ps_ifdrop) */
+	uint64_t received;	 /* frames handed to the callback */
+	uint64_t kernel_dropped; /* dropped by the kernel before we saw them (ps_drop) */
+	uint64_t ifdropped;	 /* dropped by the interface/driver (ps_ifdrop) */
 };
 
 /* What a live capture is opened with. */
@@ -60,7 +60,8 @@ struct capture {
 	uint32_t ifindex; /* 0 for files */
 };
 
-static inline int capture_dispatch(struct capture *c, int max_frames, capture_frame_fn cb, void *user)
+static inline int capture_dispatch(struct capture *c, int max_frames, capture_frame_fn cb,
+				   void *user)
 {
 	return c->ops->dispatch(c, max_frames, cb, user);
 }

@@ -21,31 +21,31 @@
 
 struct conf {
 	/* capture */
-	char *read_file;			   /* owned; offline input, or NULL */
-	char *interfaces[CONF_MAX_LIST];	   /* owned */
+	char *read_file;		 /* owned; offline input, or NULL */
+	char *interfaces[CONF_MAX_LIST]; /* owned */
 	size_t n_interfaces;
-	struct capture_live_config live;	   /* bpf_filter owned (cast away const) */
+	struct capture_live_config live; /* bpf_filter owned (cast away const) */
 
 	/* decode and flow table */
 	struct decode_config decode;
 	struct flowtab_config flow;
 
 	/* enrichment */
-	char *inventory;			   /* owned; inventory JSON path, or NULL */
+	char *inventory; /* owned; inventory JSON path, or NULL */
 
 	/* export */
-	char *targets[CONF_MAX_LIST];		   /* owned; "udp:host:port", ... */
+	char *targets[CONF_MAX_LIST]; /* owned; "udp:host:port", ... */
 	size_t n_targets;
-	uint32_t pen;				   /* Private Enterprise Number, default 32473 */
-	char *elements_file;			   /* owned; registry XML */
-	char *templates_file;			   /* owned; template definitions */
+	uint32_t pen;	      /* Private Enterprise Number, default 32473 */
+	char *elements_file;  /* owned; registry XML */
+	char *templates_file; /* owned; template definitions */
 	struct export_config export;
 
 	/* daemon */
 	enum log_level log_level;
 	bool log_syslog;
-	uint32_t stats_interval_ms;		   /* periodic counter report; 0 = only at exit */
-	uint32_t shutdown_linger_ms;		   /* wait for TCP queues at exit */
+	uint32_t stats_interval_ms;  /* periodic counter report; 0 = only at exit */
+	uint32_t shutdown_linger_ms; /* wait for TCP queues at exit */
 };
 
 /* Fill with defaults. datadir is where templates live (element and template files). */

@@ -35,16 +35,16 @@ struct flow_key {
 	uint32_t ingress_ifindex; /* capture interface index; 0 when unknown (offline) */
 	uint16_t src_port;
 	uint16_t dst_port;
-	uint16_t vlan_id;	  /* outermost 802.1Q VID; 0 when untagged */
-	uint8_t ip_version;	  /* 4 or 6 */
-	uint8_t proto;		  /* IANA protocol number (after IPv6 extension headers) */
+	uint16_t vlan_id;   /* outermost 802.1Q VID; 0 when untagged */
+	uint8_t ip_version; /* 4 or 6 */
+	uint8_t proto;	    /* IANA protocol number (after IPv6 extension headers) */
 };
 
 /* One decoded packet, ready for the flow table. Valid only until the next decode. */
 struct decode_pkt {
 	struct flow_key key;
-	uint64_t ts_ms;		/* capture time, ms since the Unix epoch */
-	uint32_t octets;	/* IP header + payload as the IP length field says (octetDeltaCount) */
+	uint64_t ts_ms;	 /* capture time, ms since the Unix epoch */
+	uint32_t octets; /* IP header + payload as the IP length field says (octetDeltaCount) */
 	uint16_t inner_vlan_id; /* second 802.1Q tag (QinQ customer VID); 0 when absent */
 	uint8_t tcp_flags;	/* TCP flags octet (+ NS bit dropped); 0 for non-TCP */
 	uint8_t tos;		/* IPv4 TOS / IPv6 traffic class */
@@ -53,32 +53,34 @@ struct decode_pkt {
 
 /* Why a frame did not become a decode_pkt. Each frame lands in exactly one counter. */
 enum decode_drop {
-	DECODE_DROP_NON_IP = 0,	       /* valid frame that carries no IPv4/IPv6 (ARP, LLDP, ...) */
-	DECODE_DROP_UNSUPPORTED_LINK,  /* link type this decoder does not know */
-	DECODE_DROP_TRUNCATED_L2,      /* frame shorter than its link-layer header(s) */
-	DECODE_DROP_BAD_IP_VERSION,    /* version nibble disagrees with the EtherType/family */
-	DECODE_DROP_TRUNCATED_IP,      /* capture ends inside the IP header */
-	DECODE_DROP_BAD_IP_HDR_LEN,    /* IPv4 IHL < 5 or past the IP total length */
-	DECODE_DROP_BAD_IP_TOTAL_LEN,  /* IP length field smaller than the header / larger than the frame on the wire */
-	DECODE_DROP_BAD_IPV6_EXT,      /* IPv6 extension header chain runs past the packet */
+	DECODE_DROP_NON_IP = 0,	      /* valid frame that carries no IPv4/IPv6 (ARP, LLDP, ...) */
+	DECODE_DROP_UNSUPPORTED_LINK, /* link type this decoder does not know */
+	DECODE_DROP_TRUNCATED_L2,     /* frame shorter than its link-layer header(s) */
+	DECODE_DROP_BAD_IP_VERSION,   /* version nibble disagrees with the EtherType/family */
+	DECODE_DROP_TRUNCATED_IP,     /* capture ends inside the IP header */
+	DECODE_DROP_BAD_IP_HDR_LEN,   /* IPv4 IHL < 5 or past the IP total length */
+	DECODE_DROP_BAD_IP_TOTAL_LEN, /* IP length field smaller than the header / larger than the
+					 frame on the wire */
+	DECODE_DROP_BAD_IPV6_EXT,     /* IPv6 extension header chain runs past the packet */
 	DECODE_DROP_COUNT,
 };
 
 /* 0 in a field means its default. */
 struct decode_config {
 	uint32_t frag_table_size; /* first-fragment entries kept for port lookup (default 4096) */
-	uint32_t frag_timeout_ms; /* how long a first fragment's ports are remembered (default 30000) */
+	uint32_t frag_timeout_ms; /* how long a first fragment's ports are remembered (default
+				     30000) */
 };
 
 struct decode_stats {
-	uint64_t frames;		     /* every frame handed to decode_frame() */
-	uint64_t decoded;		     /* frames that became a decode_pkt */
-	uint64_t drops[DECODE_DROP_COUNT];   /* frames - decoded == sum(drops) */
-	uint64_t truncated_l4;		     /* decoded, but the L4 header was cut: ports left 0 */
-	uint64_t frag_first;		     /* first fragments seen */
-	uint64_t frag_matched;		     /* later fragments whose ports were found */
-	uint64_t frag_unmatched;	     /* later fragments counted in a port-less flow */
-	uint64_t frag_table_full;	     /* first fragments not remembered: table full */
+	uint64_t frames;		   /* every frame handed to decode_frame() */
+	uint64_t decoded;		   /* frames that became a decode_pkt */
+	uint64_t drops[DECODE_DROP_COUNT]; /* frames - decoded == sum(drops) */
+	uint64_t truncated_l4;		   /* decoded, but the L4 header was cut: ports left 0 */
+	uint64_t frag_first;		   /* first fragments seen */
+	uint64_t frag_matched;		   /* later fragments whose ports were found */
+	uint64_t frag_unmatched;	   /* later fragments counted in a port-less flow */
+	uint64_t frag_table_full;	   /* first fragments not remembered: table full */
 };
 
 struct decoder;

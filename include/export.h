@@ -17,16 +17,17 @@
 #include "transport.h"
 
 struct export_config {
-	struct ipfix_config ipfix;	   /* max_msg_bytes is per transport kind, see below */
+	struct ipfix_config ipfix; /* max_msg_bytes is per transport kind, see below */
 	struct transport_config transport;
-	uint16_t udp_max_msg_bytes;	   /* default 1400: within a 1500-byte path MTU */
-	uint16_t stream_max_msg_bytes;	   /* file/TCP: default 65535 */
+	uint16_t udp_max_msg_bytes;    /* default 1400: within a 1500-byte path MTU */
+	uint16_t stream_max_msg_bytes; /* file/TCP: default 65535 */
 };
 
 struct exporter;
 
 /* reg and e are borrowed and must outlive the exporter. */
-struct exporter *export_new(const struct registry *reg, struct enrich *e, const struct export_config *config);
+struct exporter *export_new(const struct registry *reg, struct enrich *e,
+			    const struct export_config *config);
 /* Flushes encoders, then frees transports (waiting up to linger_ms for TCP queues). */
 void export_free(struct exporter *x, uint32_t linger_ms);
 
@@ -40,10 +41,10 @@ void export_flow(const struct flow_record *rec, void *user);
 void export_tick(struct exporter *x, uint64_t now_ms);
 
 struct export_stats {
-	uint64_t records;	    /* flow records received from the flow table */
-	uint64_t packets;	    /* sum of their packetDeltaCount */
-	uint64_t octets;	    /* sum of their octetDeltaCount */
-	uint64_t labelled_src;	    /* records whose source matched any metadata */
+	uint64_t records;      /* flow records received from the flow table */
+	uint64_t packets;      /* sum of their packetDeltaCount */
+	uint64_t octets;       /* sum of their octetDeltaCount */
+	uint64_t labelled_src; /* records whose source matched any metadata */
 	uint64_t labelled_dst;
 };
 const struct export_stats *export_get_stats(const struct exporter *x);

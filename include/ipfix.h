@@ -37,18 +37,21 @@ struct ipfix_config {
 struct ipfix_encoder;
 
 /* reg is borrowed and must outlive the encoder. Returns NULL (logged) on failure. */
-struct ipfix_encoder *ipfix_encoder_new(const struct registry *reg, const struct ipfix_config *config,
-					ipfix_emit_fn emit, void *user);
+struct ipfix_encoder *ipfix_encoder_new(const struct registry *reg,
+					const struct ipfix_config *config, ipfix_emit_fn emit,
+					void *user);
 void ipfix_encoder_free(struct ipfix_encoder *enc);
 
-/* Emit the template set (and RFC 5610 records), after flushing pending data. Returns 0 or -errno. */
+/* Emit the template set (and RFC 5610 records), after flushing pending data. Returns 0 or -errno.
+ */
 int ipfix_encoder_templates(struct ipfix_encoder *enc, uint64_t now_ms);
 /*
  * Append one record with the labels of both ends (either may be NULL for "none").
  * Emits a data message when the current one is full. Returns 0 or -errno.
  */
 int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec,
-		      const struct enrich_labels *src, const struct enrich_labels *dst, uint64_t now_ms);
+		      const struct enrich_labels *src, const struct enrich_labels *dst,
+		      uint64_t now_ms);
 /* Emit the pending data message, if any. Returns 0 or -errno. */
 int ipfix_encoder_flush(struct ipfix_encoder *enc);
 
@@ -56,7 +59,7 @@ struct ipfix_stats {
 	uint64_t records;
 	uint64_t data_msgs;
 	uint64_t template_msgs;
-	uint64_t encode_errors; /* records libfixbuf refused (logged once) */
+	uint64_t encode_errors;	   /* records libfixbuf refused (logged once) */
 	uint64_t labels_truncated; /* records sent without some labels: too big for one message */
 };
 const struct ipfix_stats *ipfix_encoder_get_stats(const struct ipfix_encoder *enc);

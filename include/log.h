@@ -29,8 +29,8 @@ void log_route_glib(void);
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_write(LOG_LVL_ERROR, __VA_ARGS__)
-#define log_warn(...) log_write(LOG_LVL_WARN, __VA_ARGS__)
-#define log_info(...) log_write(LOG_LVL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_write(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...)  log_write(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) log_write(LOG_LVL_DEBUG, __VA_ARGS__)
 
 #endif

@@ -23,21 +23,21 @@
 
 /* One template from the definitions file: an ID and the element names it carries. */
 struct registry_template {
-	char *name;	     /* owned; "ipv4", "ipv6", ... */
-	uint16_t id;	     /* template ID, >= 256 */
-	uint8_t ip_version;  /* which flows use it: 4 or 6 */
+	char *name;	    /* owned; "ipv4", "ipv6", ... */
+	uint16_t id;	    /* template ID, >= 256 */
+	uint8_t ip_version; /* which flows use it: 4 or 6 */
 	size_t n_elements;
-	char **elements;     /* owned; element names, each present in the info model */
+	char **elements; /* owned; element names, each present in the info model */
 };
 
 struct registry {
-	fbInfoModel_t *model;		  /* owned; IANA elements + ours under pen */
-	uint32_t pen;			  /* Private Enterprise Number of our elements */
-	uint32_t file_pen;		  /* the PEN written in the XML file */
+	fbInfoModel_t *model; /* owned; IANA elements + ours under pen */
+	uint32_t pen;	      /* Private Enterprise Number of our elements */
+	uint32_t file_pen;    /* the PEN written in the XML file */
 	size_t n_templates;
 	struct registry_template *templates; /* owned */
 	size_t n_enterprise;
-	const fbInfoElement_t **enterprise;  /* borrowed from model; our elements, for RFC 5610 */
+	const fbInfoElement_t **enterprise; /* borrowed from model; our elements, for RFC 5610 */
 };
 
 /*

@@ -35,17 +35,18 @@ int transport_parse(const char *text, struct transport_spec *ret_spec, char *err
 const char *transport_spec_str(const struct transport_spec *spec, char *buf, size_t buf_size);
 
 struct transport_config {
-	uint32_t queue_msgs;		 /* messages held while a collector is slow or down (default 4096) */
-	uint32_t template_refresh_ms;	 /* UDP: resend templates this often (default 60000) */
-	uint32_t template_refresh_msgs;	 /* UDP: and after this many data messages (default 1000) */
-	uint32_t reconnect_min_ms;	 /* TCP backoff start (default 500) */
-	uint32_t reconnect_max_ms;	 /* TCP backoff cap (default 30000) */
+	uint32_t queue_msgs; /* messages held while a collector is slow or down (default 4096) */
+	uint32_t template_refresh_ms;	/* UDP: resend templates this often (default 60000) */
+	uint32_t template_refresh_msgs; /* UDP: and after this many data messages (default 1000) */
+	uint32_t reconnect_min_ms;	/* TCP backoff start (default 500) */
+	uint32_t reconnect_max_ms;	/* TCP backoff cap (default 30000) */
 };
 
 struct transport;
 
 /* Open (file) or start connecting (TCP, non-blocking). Returns NULL (logged) on a hard failure. */
-struct transport *transport_new(const struct transport_spec *spec, const struct transport_config *config);
+struct transport *transport_new(const struct transport_spec *spec,
+				const struct transport_config *config);
 /* Send what can be sent, then close. Waits at most linger_ms for a TCP queue to drain. */
 void transport_free(struct transport *t, uint32_t linger_ms);
 
@@ -63,12 +64,12 @@ void transport_poll(struct transport *t, uint64_t now_ms);
 struct transport_stats {
 	uint64_t msgs_sent;
 	uint64_t bytes_sent;
-	uint64_t msgs_dropped;	  /* queue full */
-	uint64_t template_sends;  /* template sets sent (initial, refresh, reconnect) */
+	uint64_t msgs_dropped;	 /* queue full */
+	uint64_t template_sends; /* template sets sent (initial, refresh, reconnect) */
 	uint64_t connects;
 	uint64_t connect_failures;
 	uint64_t send_errors;
-	uint64_t queued;	  /* messages in the queue now */
+	uint64_t queued; /* messages in the queue now */
 };
 const struct transport_stats *transport_get_stats(const struct transport *t);
 bool transport_connected(const struct transport *t);

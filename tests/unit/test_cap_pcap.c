@@ -21,8 +21,8 @@ static char path[64];
 static size_t frame(uint8_t *buf, const uint8_t *link_hdr, size_t link_len)
 {
 	static const uint8_t ip_udp[28] = {
-		0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
-		0x30, 0x39, 0x00, 0x35, 0, 8, 0, 0,
+		0x45, 0, 0,  28, 0, 1, 0,    0,	   64,	 17,   0, 0, 10, 0,
+		0,    1, 10, 0,	 0, 2, 0x30, 0x39, 0x00, 0x35, 0, 8, 0,	 0,
 	};
 
 	if (link_len)
@@ -46,7 +46,7 @@ static void write_capture(int dlt, const uint8_t *link_hdr, size_t link_len, int
 	d = pcap_dump_open(dead, path);
 	cr_assert_not_null(d, "%s", pcap_geterr(dead));
 	for (int i = 0; i < count; i++) {
-		struct pcap_pkthdr h = { .caplen = (bpf_u_int32)len, .len = (bpf_u_int32)len };
+		struct pcap_pkthdr h = {.caplen = (bpf_u_int32)len, .len = (bpf_u_int32)len};
 
 		h.ts.tv_sec = 1700000000 + i;
 		h.ts.tv_usec = 250000;
@@ -87,7 +87,7 @@ TestSuite(cap_pcap, .fini = cleanup);
 static struct seen read_all(int batch)
 {
 	struct capture *c = cap_pcap_open_file(path);
-	struct seen s = { 0 };
+	struct seen s = {0};
 	int n;
 
 	cr_assert_not_null(c);
@@ -100,7 +100,7 @@ static struct seen read_all(int batch)
 
 Test(cap_pcap, reads_ethernet_file_in_batches_then_reports_end)
 {
-	static const uint8_t eth[14] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00 };
+	static const uint8_t eth[14] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00};
 	struct seen s;
 
 	write_capture(DLT_EN10MB, eth, sizeof(eth), 10);
@@ -114,19 +114,19 @@ Test(cap_pcap, reads_ethernet_file_in_batches_then_reports_end)
 
 Test(cap_pcap, maps_link_types_to_decode_values)
 {
-	static const uint8_t null_hdr[4] = { 2, 0, 0, 0 };
-	static const uint8_t sll[16] = { 0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00 };
+	static const uint8_t null_hdr[4] = {2, 0, 0, 0};
+	static const uint8_t sll[16] = {0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00};
 	static const struct {
 		int dlt;
 		const uint8_t *hdr;
 		size_t len;
 		int want;
 	} cases[] = {
-		{ DLT_NULL, null_hdr, 4, DECODE_LINK_NULL },
-		{ DLT_RAW, NULL, 0, DECODE_LINK_RAW },
-		{ DLT_LINUX_SLL, sll, 16, DECODE_LINK_LINUX_SLL },
-		{ DLT_LOOP, null_hdr, 4, DECODE_LINK_LOOP },
-		{ DLT_IPV4, NULL, 0, DECODE_LINK_IPV4 },
+		{DLT_NULL, null_hdr, 4, DECODE_LINK_NULL},
+		{DLT_RAW, NULL, 0, DECODE_LINK_RAW},
+		{DLT_LINUX_SLL, sll, 16, DECODE_LINK_LINUX_SLL},
+		{DLT_LOOP, null_hdr, 4, DECODE_LINK_LOOP},
+		{DLT_IPV4, NULL, 0, DECODE_LINK_IPV4},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -159,7 +159,7 @@ Test(cap_pcap, missing_file_is_refused)
 
 Test(cap_pcap, damaged_last_record_ends_input_after_good_frames)
 {
-	static const uint8_t eth[14] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00 };
+	static const uint8_t eth[14] = {2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00};
 	struct seen s;
 
 	write_capture(DLT_EN10MB, eth, sizeof(eth), 5);
@@ -171,15 +171,15 @@ Test(cap_pcap, damaged_last_record_ends_input_after_good_frames)
 
 Test(cap_pcap, unknown_interface_is_refused)
 {
-	struct capture_live_config lc = { .snaplen = 256, .buffer_bytes = 1 << 20 };
+	struct capture_live_config lc = {.snaplen = 256, .buffer_bytes = 1 << 20};
 
 	cr_assert_null(cap_pcap_open_live("lf-no-such-if0", &lc));
 }
 
 Test(cap_pcap, bad_filter_is_refused)
 {
-	struct capture_live_config lc = { .snaplen = 256, .buffer_bytes = 1 << 20,
-					  .bpf_filter = "udp and and" };
+	struct capture_live_config lc = {
+		.snaplen = 256, .buffer_bytes = 1 << 20, .bpf_filter = "udp and and"};
 
 	if (geteuid() != 0)
 		cr_skip_test("live capture needs root");
@@ -188,11 +188,11 @@ Test(cap_pcap, bad_filter_is_refused)
 
 Test(cap_pcap, live_loopback_delivers_sent_datagrams)
 {
-	struct capture_live_config lc = { .snaplen = 256, .buffer_bytes = 1 << 20,
-					  .bpf_filter = "udp and dst port 39123" };
-	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(39123) };
+	struct capture_live_config lc = {
+		.snaplen = 256, .buffer_bytes = 1 << 20, .bpf_filter = "udp and dst port 39123"};
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(39123)};
 	struct capture *c;
-	struct seen s = { 0 };
+	struct seen s = {0};
 	int sock;
 
 	if (geteuid() != 0)
@@ -206,7 +206,7 @@ Test(cap_pcap, live_loopback_delivers_sent_datagrams)
 	for (int i = 0; i < 3; i++)
 		sendto(sock, "x", 1, 0, (struct sockaddr *)&to, sizeof(to));
 	for (int tries = 0; tries < 50 && s.frames < 3; tries++) {
-		struct pollfd p = { .fd = c->ops->fd(c), .events = POLLIN };
+		struct pollfd p = {.fd = c->ops->fd(c), .events = POLLIN};
 
 		poll(&p, 1, 100);
 		cr_assert_geq(capture_dispatch(c, 64, count_frame, &s), 0);

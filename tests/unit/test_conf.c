@@ -68,13 +68,14 @@ Test(conf, reads_every_kind_of_setting)
 	struct conf c;
 
 	conf_init(&c, "/data");
-	write_conf("capture: { interfaces = [\"veth1\", \"cni0\"]; snaplen = 512;"
-		   " promiscuous = true; filter = \"udp\"; };\n"
-		   "flow: { max_flows = 1000; idle_timeout_ms = 2000; active_timeout_ms = 5000; };\n"
-		   "enrich: { inventory = \"/tmp/inv.json\"; };\n"
-		   "export: { targets = [\"udp:127.0.0.1:4739\", \"tcp:[::1]:4739\"]; pen = 12345;"
-		   " rfc5610 = false; udp_max_msg_bytes = 1200; };\n"
-		   "daemon: { log_level = \"debug\"; stats_interval_ms = 0; };\n");
+	write_conf(
+		"capture: { interfaces = [\"veth1\", \"cni0\"]; snaplen = 512;"
+		" promiscuous = true; filter = \"udp\"; };\n"
+		"flow: { max_flows = 1000; idle_timeout_ms = 2000; active_timeout_ms = 5000; };\n"
+		"enrich: { inventory = \"/tmp/inv.json\"; };\n"
+		"export: { targets = [\"udp:127.0.0.1:4739\", \"tcp:[::1]:4739\"]; pen = 12345;"
+		" rfc5610 = false; udp_max_msg_bytes = 1200; };\n"
+		"daemon: { log_level = \"debug\"; stats_interval_ms = 0; };\n");
 	cr_assert_eq(conf_load_file(&c, path, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(c.n_interfaces, 2);
 	cr_assert_str_eq(c.interfaces[1], "cni0");

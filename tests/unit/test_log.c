@@ -35,7 +35,7 @@ Test(log, rejects_unknown_level_and_keeps_output)
 
 Test(log, filters_below_threshold, .init = cr_redirect_stderr)
 {
-	char buf[512] = { 0 };
+	char buf[512] = {0};
 	FILE *f;
 
 	log_set_level(LOG_LVL_WARN);
@@ -51,7 +51,7 @@ Test(log, filters_below_threshold, .init = cr_redirect_stderr)
 
 Test(log, writes_level_and_message, .init = cr_redirect_stderr)
 {
-	char buf[512] = { 0 };
+	char buf[512] = {0};
 	FILE *f;
 
 	log_set_level(LOG_LVL_DEBUG);
@@ -64,7 +64,7 @@ Test(log, writes_level_and_message, .init = cr_redirect_stderr)
 
 Test(log, routes_glib_warnings, .init = cr_redirect_stderr)
 {
-	char buf[512] = { 0 };
+	char buf[512] = {0};
 	FILE *f;
 
 	log_set_level(LOG_LVL_INFO);
