@@ -111,7 +111,7 @@ static void expect_error(const char *text, const char *fragment)
 
 Test(conf, rejects_syntax_error_with_line)
 {
-	expect_error("flow: {\n max_flows = 10\n idle_timeout_ms = 5; };\n", ":3:");
+	expect_error("flow: {\n max_flows = 1000;\n idle_timeout_ms = ;\n};\n", ":3:");
 }
 
 Test(conf, rejects_unknown_setting_with_line)
