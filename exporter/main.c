@@ -603,6 +603,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ret = pl.conf.read_file ? run_offline(&pl) : run_live(&pl);
+	/* Pick up metadata published since the last tick before labelling the last flows. */
+	export_tick(pl.exporter, now_ms());
 	flowtab_flush(pl.flowtab, FLOWTAB_END_FORCED);
 	export_tick(pl.exporter, now_ms());
 	report(&pl, NULL);

@@ -712,16 +712,26 @@ void transport_free(struct transport *t, uint32_t linger_ms)
 	} else if (t->spec.kind == TRANSPORT_TCP) {
 		uint64_t start = mono_ms(), base = t->now_ms, now;
 
-		while ((now = mono_ms()) < start + linger_ms && t->count && t->state != TCP_DOWN) {
+		/* Keeps reconnecting with backoff: a collector that comes (back) up gets the queue. */
+		while ((now = mono_ms()) < start + linger_ms && t->count) {
 			int wait = (int)(start + linger_ms - now);
 
 			t->now_ms = base + (now - start);
-			if (t->state == TCP_CONNECTING) {
+			if (t->state == TCP_DOWN) {
+				if (t->now_ms < t->next_attempt_ms) {
+					uint64_t nap = t->next_attempt_ms - t->now_ms;
+
+					poll(NULL, 0, nap < (uint64_t)wait ? (int)nap : wait);
+					continue;
+				}
+				tcp_connect(t);
+			} else if (t->state == TCP_CONNECTING) {
 				tcp_check_connect(t, wait);
 			} else {
 				struct pollfd p = {.fd = t->fd, .events = POLLOUT};
 
-				if (poll(&p, 1, wait) > 0)
+				tcp_check_peer(t);
+				if (t->state == TCP_UP && poll(&p, 1, wait) > 0)
 					tcp_flush(t);
 			}
 		}

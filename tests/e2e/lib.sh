@@ -68,12 +68,12 @@ expect_eq() {
 
 # wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds or time runs out.
 wait_for() {
-	n=$(($1 * 10))
+	lf_wait_n=$(($1 * 10))
 	shift
-	while [ $n -gt 0 ]; do
+	while [ $lf_wait_n -gt 0 ]; do
 		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.1
-		n=$((n - 1))
+		lf_wait_n=$((lf_wait_n - 1))
 	done
 	return 1
 }
