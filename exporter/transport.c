@@ -712,7 +712,8 @@ void transport_free(struct transport *t, uint32_t linger_ms)
 	} else if (t->spec.kind == TRANSPORT_TCP) {
 		uint64_t start = mono_ms(), base = t->now_ms, now;
 
-		/* Keeps reconnecting with backoff: a collector that comes (back) up gets the queue. */
+		/* Keeps reconnecting with backoff: a collector that comes (back) up gets the queue.
+		 */
 		while ((now = mono_ms()) < start + linger_ms && t->count) {
 			int wait = (int)(start + linger_ms - now);
 
