@@ -68,7 +68,7 @@ static void target_free(struct target *tg, uint32_t linger_ms)
 	free(tg);
 }
 
-void export_free(struct exporter *x, uint32_t linger_ms)
+void export_drain(struct exporter *x, uint32_t linger_ms)
 {
 	struct timespec ts;
 	uint64_t start, spent;
@@ -83,8 +83,18 @@ void export_free(struct exporter *x, uint32_t linger_ms)
 	for (size_t i = 0; i < x->n_targets; i++) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		spent = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 - start;
-		target_free(x->targets[i], spent >= linger_ms ? 0 : linger_ms - (uint32_t)spent);
+		transport_drain(x->targets[i]->tp,
+				spent >= linger_ms ? 0 : linger_ms - (uint32_t)spent);
 	}
+}
+
+void export_free(struct exporter *x, uint32_t linger_ms)
+{
+	if (!x)
+		return;
+	export_drain(x, linger_ms);
+	for (size_t i = 0; i < x->n_targets; i++)
+		target_free(x->targets[i], 0);
 	free(x->targets);
 	if (x->snap)
 		enrich_snapshot_release(x->snap);

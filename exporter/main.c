@@ -607,6 +607,8 @@ int main(int argc, char **argv)
 	export_tick(pl.exporter, now_ms());
 	flowtab_flush(pl.flowtab, FLOWTAB_END_FORCED);
 	export_tick(pl.exporter, now_ms());
+	export_drain(pl.exporter, pl.conf.shutdown_linger_ms);
+	pl.conf.shutdown_linger_ms = 0; /* drained: teardown need not wait again */
 	report(&pl, NULL);
 	if (cli.stats_file && write_stats_file(&pl, cli.stats_file) < 0)
 		ret = 1;

@@ -703,7 +703,7 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void transport_free(struct transport *t, uint32_t linger_ms)
+void transport_drain(struct transport *t, uint32_t linger_ms)
 {
 	if (!t)
 		return;
@@ -737,9 +737,16 @@ void transport_free(struct transport *t, uint32_t linger_ms)
 			}
 		}
 		if (t->count)
-			log_warn("export target '%s': %zu messages not delivered at exit", t->name,
+			log_warn("export target '%s': %zu messages not delivered", t->name,
 				 t->count);
 	}
+}
+
+void transport_free(struct transport *t, uint32_t linger_ms)
+{
+	if (!t)
+		return;
+	transport_drain(t, linger_ms);
 	close_fd(t);
 	for (size_t i = 0; i < t->ring_cap; i++)
 		free(t->ring[i].buf);

@@ -28,6 +28,11 @@ struct exporter;
 /* reg and e are borrowed and must outlive the exporter. */
 struct exporter *export_new(const struct registry *reg, struct enrich *e,
 			    const struct export_config *config);
+/*
+ * Flush every encoder and give the collectors at most linger_ms (in all) to take their
+ * queues. Blocks. Counters read afterwards show what was finally delivered.
+ */
+void export_drain(struct exporter *x, uint32_t linger_ms);
 /* Flushes encoders, then frees transports (waiting up to linger_ms for TCP queues). */
 void export_free(struct exporter *x, uint32_t linger_ms);
 

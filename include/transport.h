@@ -47,6 +47,11 @@ struct transport;
 /* Open (file) or start connecting (TCP, non-blocking). Returns NULL (logged) on a hard failure. */
 struct transport *transport_new(const struct transport_spec *spec,
 				const struct transport_config *config);
+/*
+ * Send what can be sent: UDP flushes its queue; TCP keeps (re)connecting and writing for
+ * at most linger_ms while messages are queued. Logs what is left undelivered. Blocks.
+ */
+void transport_drain(struct transport *t, uint32_t linger_ms);
 /* Send what can be sent, then close. Waits at most linger_ms for a TCP queue to drain. */
 void transport_free(struct transport *t, uint32_t linger_ms);
 

@@ -96,6 +96,7 @@ wait "$col" || fail "late collector: collector failed"
 # which the collector's file proves.
 st=$T/a.stats
 expect_eq "late collector: msgs dropped" "$(kv "target.tcp:127.0.0.1:$port.msgs_dropped" "$st")" 0
+expect_eq "late collector: left in the queue" "$(kv "target.tcp:127.0.0.1:$port.queued" "$st")" 0
 [ "$(kv "target.tcp:127.0.0.1:$port.connect_failures" "$st")" -ge 1 ] ||
 	fail "late collector: no failed connect counted"
 check_records "late collector" "$T/a.truth" "$T/a.ipfix"
