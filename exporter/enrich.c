@@ -588,7 +588,8 @@ struct enrich_snapshot {
 struct enrich {
 	/* Guards cur (the pointer and the layer's reference), never a lookup. */
 	pthread_mutex_t lock;
-	struct enrich_snapshot *cur; /* one reference owned by the layer; never NULL */
+	struct enrich_snapshot *cur;	 /* one reference owned by the layer; never NULL */
+	atomic_uint_fast64_t generation; /* == cur->generation; readable without the lock */
 };
 
 static void snapshot_unref(struct enrich_snapshot *s)
@@ -614,6 +615,7 @@ struct enrich *enrich_new(void)
 		return NULL;
 	}
 	atomic_init(&e->cur->ref, 1);
+	atomic_init(&e->generation, 0);
 	pthread_mutex_init(&e->lock, NULL);
 	return e;
 }
@@ -646,6 +648,7 @@ void enrich_publish(struct enrich *e, enum enrich_source src, struct enrich_tabl
 		ns->tables[i] = i == (unsigned)src ? table : enrich_table_ref(old->tables[i]);
 	ns->generation = old->generation + 1;
 	e->cur = ns;
+	atomic_store(&e->generation, ns->generation);
 	pthread_mutex_unlock(&e->lock);
 
 	/* Readers that acquired old keep it alive; the last release frees it. */
@@ -667,6 +670,11 @@ struct enrich_snapshot *enrich_snapshot_acquire(struct enrich *e)
 void enrich_snapshot_release(struct enrich_snapshot *s)
 {
 	snapshot_unref(s);
+}
+
+uint64_t enrich_generation(struct enrich *e)
+{
+	return atomic_load(&e->generation);
 }
 
 uint64_t enrich_snapshot_generation(const struct enrich_snapshot *s)

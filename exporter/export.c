@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * export: fans each flow record out to every collector. Both ends are labelled once per
- * record from one held enrich snapshot (re-acquired on the tick when its generation
+ * record from one held enrich snapshot (re-acquired as soon as its generation
  * changes), then encoded by each collector's own encoder and delivered by its own
  * transport, so a slow or absent collector only fills its own queue.
  */
@@ -165,6 +165,15 @@ static void to_addr(struct enrich_addr *a, const uint8_t *addr, uint8_t ip_versi
 	memcpy(a->addr, addr, ip_version == 4 ? 4 : 16);
 }
 
+/* Swap in the current snapshot if a source published since ours was taken. */
+static void refresh_snapshot(struct exporter *x)
+{
+	if (enrich_generation(x->enrich) == enrich_snapshot_generation(x->snap))
+		return;
+	enrich_snapshot_release(x->snap);
+	x->snap = enrich_snapshot_acquire(x->enrich);
+}
+
 void export_flow(const struct flow_record *rec, void *user)
 {
 	struct exporter *x = user;
@@ -175,6 +184,7 @@ void export_flow(const struct flow_record *rec, void *user)
 	x->stats.records++;
 	x->stats.packets += rec->packets;
 	x->stats.octets += rec->octets;
+	refresh_snapshot(x); /* one atomic load per record: labels are as of the export */
 	to_addr(&a, rec->key.src_addr, rec->key.ip_version);
 	have_src = enrich_lookup(x->snap, &a, rec->start_ms, &src);
 	to_addr(&a, rec->key.dst_addr, rec->key.ip_version);
@@ -189,15 +199,8 @@ void export_flow(const struct flow_record *rec, void *user)
 
 void export_tick(struct exporter *x, uint64_t now_ms)
 {
-	struct enrich_snapshot *cur = enrich_snapshot_acquire(x->enrich);
-
 	x->now_ms = now_ms;
-	if (enrich_snapshot_generation(cur) != enrich_snapshot_generation(x->snap)) {
-		enrich_snapshot_release(x->snap);
-		x->snap = cur;
-	} else {
-		enrich_snapshot_release(cur);
-	}
+	refresh_snapshot(x);
 	for (size_t i = 0; i < x->n_targets; i++) {
 		ipfix_encoder_flush(x->targets[i]->enc);
 		transport_poll(x->targets[i]->tp, now_ms);

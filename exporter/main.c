@@ -386,10 +386,10 @@ static void tick(struct pipeline *pl, uint64_t flow_clock_ms)
 {
 	uint64_t wall = now_ms();
 
-	flowtab_expire(pl->flowtab, flow_clock_ms);
-	export_tick(pl->exporter, wall);
 	if (pl->inventory)
 		inventory_poll(pl->inventory);
+	flowtab_expire(pl->flowtab, flow_clock_ms);
+	export_tick(pl->exporter, wall);
 	if (pl->conf.stats_interval_ms && wall >= pl->last_report_ms + pl->conf.stats_interval_ms) {
 		if (pl->last_report_ms)
 			report(pl, NULL);

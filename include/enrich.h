@@ -109,6 +109,8 @@ void enrich_publish(struct enrich *e, enum enrich_source src, struct enrich_tabl
 /* Take a reference to the current snapshot (never NULL). Cheap; call once per batch. */
 struct enrich_snapshot *enrich_snapshot_acquire(struct enrich *e);
 void enrich_snapshot_release(struct enrich_snapshot *s);
+/* Generation of the current snapshot, without taking a reference or a lock. */
+uint64_t enrich_generation(struct enrich *e);
 /* Generation number, bumped by every publish: tells whether a held snapshot is stale. */
 uint64_t enrich_snapshot_generation(const struct enrich_snapshot *s);
 

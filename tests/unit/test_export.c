@@ -211,11 +211,11 @@ Test(export, labels_flows_into_a_file_and_follows_new_snapshots)
 	r = flow("172.16.0.1", "8.8.8.8", 5); /* nobody we know */
 	export_flow(&r, x);
 
-	/* A new inventory: the held snapshot is kept until the tick picks the new one up. */
-	publish("cart-2");
+	/* A new inventory labels the very next record, without waiting for a tick. */
+	export_tick(x, 1700000003000ull);
 	r = flow("10.1.2.3", "8.8.8.8", 6);
 	export_flow(&r, x);
-	export_tick(x, 1700000003000ull);
+	publish("cart-2");
 	r = flow("10.1.2.3", "8.8.8.8", 7);
 	export_flow(&r, x);
 
@@ -243,9 +243,9 @@ Test(export, labels_flows_into_a_file_and_follows_new_snapshots)
 	cr_assert_str_eq(got[2].src_pod, "");
 	cr_assert_str_eq(got[2].dst_kind, "");
 	cr_assert_eq(got[3].packets, 6);
-	cr_assert_str_eq(got[3].src_pod, "cart-1", "old snapshot until the tick");
+	cr_assert_str_eq(got[3].src_pod, "cart-1", "snapshot before the publish");
 	cr_assert_eq(got[4].packets, 7);
-	cr_assert_str_eq(got[4].src_pod, "cart-2", "new snapshot after the tick");
+	cr_assert_str_eq(got[4].src_pod, "cart-2", "new snapshot right after the publish");
 }
 
 Test(export, udp_target_gets_templates_then_data_within_mtu)
