@@ -11,10 +11,16 @@ port=$(free_port udp)
 bg tshark -q -n -i lo -f "udp and port $port" -w "$T/export.pcapng" 2>"$T/tshark.err"
 tpid=$LF_LAST_PID
 wait_for 20 grep -q "Capturing on" "$T/tshark.err" || fail "tshark did not start"
+sleep 0.5 # the capture socket's filter is attached around the time of that message
 "$LABELFLOWD" -r "$top_srcdir/tests/data/sample.pcap" \
 	--inventory "$top_srcdir/tests/data/sample-inventory.json" \
-	-e "udp:127.0.0.1:$port" --log-level error
-sleep 1
+	-e "udp:127.0.0.1:$port" --stats-file "$T/stats" --log-level error
+sent=$(kv "target.udp:127.0.0.1:$port.msgs_sent" "$T/stats")
+# Stop only once every datagram sent is in the capture file (it is written in batches).
+captured() {
+	[ "$(tshark -n -r "$T/export.pcapng" 2>/dev/null | wc -l)" -ge "$sent" ]
+}
+wait_for 20 captured || fail "tshark captured fewer than the $sent datagrams sent"
 kill -INT "$tpid"
 wait "$tpid" || true
 
