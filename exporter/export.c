@@ -59,32 +59,38 @@ struct exporter *export_new(const struct registry *reg, struct enrich *e,
 	return x;
 }
 
-static void target_free(struct target *tg, uint32_t linger_ms)
+/* Frees without lingering: callers drain first (export_drain). */
+static void target_free(struct target *tg)
 {
 	if (!tg)
 		return;
 	ipfix_encoder_free(tg->enc);
-	transport_free(tg->tp, linger_ms);
+	transport_free(tg->tp, 0);
 	free(tg);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 void export_drain(struct exporter *x, uint32_t linger_ms)
 {
-	struct timespec ts;
-	uint64_t start, spent;
+	uint64_t deadline = mono_ms() + linger_ms;
 
 	if (!x)
 		return;
 	/* Everything pending goes to the transports first, then each gets what is left. */
 	for (size_t i = 0; i < x->n_targets; i++)
 		ipfix_encoder_flush(x->targets[i]->enc);
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	start = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	for (size_t i = 0; i < x->n_targets; i++) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		spent = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 - start;
+		uint64_t now = mono_ms();
+
 		transport_drain(x->targets[i]->tp,
-				spent >= linger_ms ? 0 : linger_ms - (uint32_t)spent);
+				now >= deadline ? 0 : (uint32_t)(deadline - now));
 	}
 }
 
@@ -94,7 +100,7 @@ void export_free(struct exporter *x, uint32_t linger_ms)
 		return;
 	export_drain(x, linger_ms);
 	for (size_t i = 0; i < x->n_targets; i++)
-		target_free(x->targets[i], 0);
+		target_free(x->targets[i]);
 	free(x->targets);
 	if (x->snap)
 		enrich_snapshot_release(x->snap);
@@ -133,19 +139,19 @@ int export_add_target(struct exporter *x, const struct transport_spec *spec, uin
 						       : x->config.stream_max_msg_bytes;
 	tg->tp = transport_new(spec, &x->config.transport);
 	if (!tg->tp) {
-		target_free(tg, 0);
+		target_free(tg);
 		return -EIO;
 	}
 	tg->enc = ipfix_encoder_new(x->reg, &ic, on_message, tg);
 	if (!tg->enc) {
-		target_free(tg, 0);
+		target_free(tg);
 		return -EINVAL;
 	}
 	/* Templates straight away: a file starts with them, a TCP connection caches them. */
 	ret = ipfix_encoder_templates(tg->enc, now_ms);
 	if (ret < 0) {
 		log_error("export target '%s': cannot build the template set", tg->name);
-		target_free(tg, 0);
+		target_free(tg);
 		return ret;
 	}
 	x->targets[x->n_targets++] = tg;
