@@ -13,6 +13,7 @@
 #include <libconfig.h>
 
 #include "conf.h"
+#include "follow.h"
 #include "transport.h"
 
 enum conf_type {
@@ -20,9 +21,10 @@ enum conf_type {
 	CONF_U16,
 	CONF_BOOL,
 	CONF_STR,
-	CONF_STRLIST_IFACE,
-	CONF_STRLIST_TARGET,
+	CONF_STRLIST,	     /* struct conf_list */
+	CONF_STRLIST_TARGET, /* struct conf_list of export targets, each parsed */
 	CONF_LOGLEVEL,
+	CONF_ENUM, /* a string from names[], stored as its index in an int-sized enum */
 };
 
 struct conf_setting {
@@ -32,15 +34,29 @@ struct conf_setting {
 	size_t offset; /* into struct conf */
 	uint64_t min;
 	uint64_t max;
+	const char *const *names; /* CONF_ENUM: NULL-terminated value names */
 };
 
 #define SET(g, n, t, field, lo, hi)                                                                \
 	{                                                                                          \
-		g, n, t, offsetof(struct conf, field), lo, hi                                      \
+		g, n, t, offsetof(struct conf, field), lo, hi, NULL                                \
+	}
+#define SET_ENUM(g, n, field, names)                                                               \
+	{                                                                                          \
+		g, n, CONF_ENUM, offsetof(struct conf, field), 0, 0, names                         \
 	}
 
+static const char *const backend_names[] = {"pcap", "ebpf", NULL};
+static const char *const view_names[] = {"inner", "outer", "both", NULL};
+static const char *const cloud_names[] = {"off", "aws", "gcp", "azure", "auto", NULL};
+
 static const struct conf_setting settings[] = {
-	SET("capture", "interfaces", CONF_STRLIST_IFACE, interfaces, 0, 0),
+	SET_ENUM("capture", "backend", backend, backend_names),
+	SET("capture", "include", CONF_STRLIST, include, 0, 0),
+	SET("capture", "exclude", CONF_STRLIST, exclude, 0, 0),
+	SET_ENUM("capture", "tunnel_view", decode.tunnel_view, view_names),
+	SET("capture", "ebpf_max_flows", CONF_U32, live.max_flows, 1024, 1u << 24),
+	SET("capture", "ebpf_ring_bytes", CONF_U32, live.ring_bytes, 65536, 1u << 30),
 	SET("capture", "snaplen", CONF_U32, live.snaplen, 64, 262144),
 	SET("capture", "buffer_bytes", CONF_U32, live.buffer_bytes, 65536, 1u << 31),
 	SET("capture", "promiscuous", CONF_BOOL, live.promiscuous, 0, 0),
@@ -51,6 +67,25 @@ static const struct conf_setting settings[] = {
 	SET("flow", "frag_table_size", CONF_U32, decode.frag_table_size, 16, 1u << 24),
 	SET("flow", "frag_timeout_ms", CONF_U32, decode.frag_timeout_ms, 100, 600000),
 	SET("enrich", "inventory", CONF_STR, inventory, 0, 0),
+	SET("enrich", "libvirt", CONF_BOOL, libvirt, 0, 0),
+	SET("enrich", "libvirt_dir", CONF_STR, libvirt_dir, 0, 0),
+	SET("enrich", "libvirt_leases_dir", CONF_STR, libvirt_leases_dir, 0, 0),
+	SET_ENUM("enrich", "cloud", cloud, cloud_names),
+	SET("enrich", "cloud_url", CONF_STR, cloud_url, 0, 0),
+	SET("enrich", "cloud_timeout_ms", CONF_U32, cloud_timeout_ms, 100, 60000),
+	SET("enrich", "cloud_refresh_ms", CONF_U32, cloud_refresh_ms, 10000, 86400000),
+	SET("kubernetes", "enabled", CONF_BOOL, k8s.enabled, 0, 0),
+	SET("kubernetes", "kubeconfig", CONF_STR, k8s.kubeconfig, 0, 0),
+	SET("kubernetes", "incluster_dir", CONF_STR, k8s.incluster_dir, 0, 0),
+	SET("kubernetes", "cluster_name", CONF_STR, k8s.cluster_name, 0, 0),
+	SET("kubernetes", "label_keys", CONF_STRLIST, k8s.label_keys, 0, 0),
+	SET("kubernetes", "tombstone_ms", CONF_U32, k8s.tombstone_ms, 0, 86400000),
+	SET("kubernetes", "sync_timeout_ms", CONF_U32, k8s.sync_timeout_ms, 0, 600000),
+	SET("kubernetes", "page_limit", CONF_U32, k8s.page_limit, 1, 100000),
+	SET("kubernetes", "watch_timeout_s", CONF_U32, k8s.watch_timeout_s, 1, 86400),
+	SET("kubernetes", "token_reread_ms", CONF_U32, k8s.token_reread_ms, 1000, 86400000),
+	SET("kubernetes", "max_objects", CONF_U32, k8s.max_objects, 1, 10000000),
+	SET("kubernetes", "max_object_bytes", CONF_U32, k8s.max_object_bytes, 1024, 1u << 28),
 	SET("export", "targets", CONF_STRLIST_TARGET, targets, 0, 0),
 	SET("export", "pen", CONF_U32, pen, 1, UINT32_MAX),
 	SET("export", "rfc5610", CONF_BOOL, export.ipfix.rfc5610, 0, 0),
@@ -72,7 +107,7 @@ static const struct conf_setting settings[] = {
 	SET("daemon", "shutdown_linger_ms", CONF_U32, shutdown_linger_ms, 0, 600000),
 };
 
-static const char *const groups[] = {"capture", "flow", "enrich", "export", "daemon"};
+static const char *const groups[] = {"capture", "flow", "enrich", "kubernetes", "export", "daemon"};
 
 void conf_set_str(char **field, const char *value)
 {
@@ -88,6 +123,28 @@ void conf_init(struct conf *c, const char *datadir)
 	c->live.snaplen = 256;
 	c->live.buffer_bytes = 4u << 20;
 	c->live.promiscuous = false;
+	c->live.max_flows = 65536;
+	c->live.ring_bytes = 1u << 20;
+	c->backend = CONF_BACKEND_PCAP;
+	c->cloud_timeout_ms = 1000;
+	c->cloud_refresh_ms = 300000;
+	conf_set_str(&c->libvirt_dir, "/run/libvirt/qemu");
+	conf_set_str(&c->libvirt_leases_dir, "/var/lib/libvirt/dnsmasq");
+	conf_set_str(&c->k8s.incluster_dir, "/var/run/secrets/kubernetes.io/serviceaccount");
+	c->k8s.tombstone_ms = 60000;
+	c->k8s.sync_timeout_ms = 10000;
+	c->k8s.page_limit = 500;
+	c->k8s.watch_timeout_s = 300;
+	c->k8s.token_reread_ms = 60000;
+	c->k8s.max_objects = 200000;
+	c->k8s.max_object_bytes = 1u << 20;
+	conf_list_add(&c->k8s.label_keys, "app");
+	conf_list_add(&c->k8s.label_keys, "app.kubernetes.io/name");
+	conf_list_add(&c->k8s.label_keys, "version");
+	for (size_t i = 0; follow_default_include[i]; i++)
+		conf_list_add(&c->include, follow_default_include[i]);
+	for (size_t i = 0; follow_default_exclude[i]; i++)
+		conf_list_add(&c->exclude, follow_default_exclude[i]);
 	c->decode.frag_table_size = 4096;
 	c->decode.frag_timeout_ms = 30000;
 	c->flow.max_flows = 262144;
@@ -112,43 +169,41 @@ void conf_init(struct conf *c, const char *datadir)
 	conf_set_str(&c->templates_file, path);
 }
 
-static void free_list(char **list, size_t *n)
+void conf_list_clear(struct conf_list *l)
 {
-	for (size_t i = 0; i < *n; i++) {
-		free(list[i]);
-		list[i] = NULL;
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i]);
+		l->v[i] = NULL;
 	}
-	*n = 0;
+	l->n = 0;
+}
+
+int conf_list_add(struct conf_list *l, const char *value)
+{
+	if (l->n >= CONF_MAX_LIST)
+		return -E2BIG;
+	l->v[l->n++] = strdup(value);
+	return 0;
 }
 
 void conf_done(struct conf *c)
 {
 	free(c->read_file);
-	free_list(c->interfaces, &c->n_interfaces);
+	conf_list_clear(&c->include);
+	conf_list_clear(&c->exclude);
 	free((char *)c->live.bpf_filter);
 	free(c->inventory);
-	free_list(c->targets, &c->n_targets);
+	free(c->libvirt_dir);
+	free(c->libvirt_leases_dir);
+	free(c->cloud_url);
+	free(c->k8s.kubeconfig);
+	free(c->k8s.incluster_dir);
+	free(c->k8s.cluster_name);
+	conf_list_clear(&c->k8s.label_keys);
+	conf_list_clear(&c->targets);
 	free(c->elements_file);
 	free(c->templates_file);
 	memset(c, 0, sizeof(*c));
-}
-
-static int list_add(char **list, size_t *n, const char *value)
-{
-	if (*n >= CONF_MAX_LIST)
-		return -E2BIG;
-	list[(*n)++] = strdup(value);
-	return 0;
-}
-
-int conf_add_interface(struct conf *c, const char *name)
-{
-	return list_add(c->interfaces, &c->n_interfaces, name);
-}
-
-int conf_add_target(struct conf *c, const char *target)
-{
-	return list_add(c->targets, &c->n_targets, target);
 }
 
 static const struct conf_setting *find_setting(const char *group, const char *name)
@@ -172,15 +227,14 @@ static bool known_group(const char *name)
 static int apply_list(struct conf *c, const struct conf_setting *s, config_setting_t *cs,
 		      char *errbuf, size_t errbuf_size)
 {
-	char **list = s->type == CONF_STRLIST_IFACE ? c->interfaces : c->targets;
-	size_t *n = s->type == CONF_STRLIST_IFACE ? &c->n_interfaces : &c->n_targets;
+	struct conf_list *list = (struct conf_list *)((char *)c + s->offset);
 	int count;
 
 	if (!config_setting_is_array(cs) && !config_setting_is_list(cs)) {
 		snprintf(errbuf, errbuf_size, "must be a list of strings, e.g. [ \"a\", \"b\" ]");
 		return -EINVAL;
 	}
-	free_list(list, n);
+	conf_list_clear(list);
 	count = config_setting_length(cs);
 	for (int i = 0; i < count; i++) {
 		const char *v = config_setting_get_string_elem(cs, i);
@@ -198,7 +252,7 @@ static int apply_list(struct conf *c, const struct conf_setting *s, config_setti
 				return -EINVAL;
 			}
 		}
-		if (list_add(list, n, v) < 0) {
+		if (conf_list_add(list, v) < 0) {
 			snprintf(errbuf, errbuf_size, "more than %d entries", CONF_MAX_LIST);
 			return -EINVAL;
 		}
@@ -253,9 +307,32 @@ static int apply_setting(struct conf *c, const struct conf_setting *s, config_se
 			return -EINVAL;
 		}
 		return 0;
-	case CONF_STRLIST_IFACE:
+	case CONF_STRLIST:
 	case CONF_STRLIST_TARGET:
 		return apply_list(c, s, cs, errbuf, errbuf_size);
+	case CONF_ENUM:
+		if (config_setting_type(cs) == CONFIG_TYPE_STRING) {
+			const char *name = config_setting_get_string(cs);
+
+			for (int i = 0; s->names[i]; i++) {
+				if (strcmp(s->names[i], name) == 0) {
+					if (s->offset == offsetof(struct conf, decode.tunnel_view))
+						*(uint8_t *)field = (uint8_t)i;
+					else
+						*(int *)field = i;
+					return 0;
+				}
+			}
+		}
+		{
+			size_t len = 0;
+
+			len += (size_t)snprintf(errbuf, errbuf_size, "must be one of");
+			for (int i = 0; s->names[i] && len < errbuf_size; i++)
+				len += (size_t)snprintf(errbuf + len, errbuf_size - len,
+							"%s \"%s\"", i ? "," : "", s->names[i]);
+		}
+		return -EINVAL;
 	}
 	return -EINVAL;
 }
@@ -316,11 +393,6 @@ int conf_validate(const struct conf *c, char *errbuf, size_t errbuf_size)
 {
 	const struct transport_config *t = &c->export.transport;
 
-	if (c->read_file && c->n_interfaces) {
-		snprintf(errbuf, errbuf_size,
-			 "reading a capture file (-r) and live interfaces (-i) exclude each other");
-		return -EINVAL;
-	}
 	if (t->reconnect_min_ms > t->reconnect_max_ms) {
 		snprintf(errbuf, errbuf_size,
 			 "export.reconnect_min_ms (%u) is larger than export.reconnect_max_ms (%u)",
@@ -332,12 +404,19 @@ int conf_validate(const struct conf *c, char *errbuf, size_t errbuf_size)
 			 "export.elements_file and export.templates_file are required");
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < c->n_targets; i++) {
+	if (c->k8s.enabled && c->read_file && c->k8s.sync_timeout_ms == 0) {
+		snprintf(errbuf, errbuf_size,
+			 "kubernetes.sync_timeout_ms must be > 0 when reading a file with the "
+			 "Kubernetes source");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < c->targets.n; i++) {
 		struct transport_spec spec;
 		char why[256];
 
-		if (transport_parse(c->targets[i], &spec, why, sizeof(why)) < 0) {
-			snprintf(errbuf, errbuf_size, "export target '%s': %s", c->targets[i], why);
+		if (transport_parse(c->targets.v[i], &spec, why, sizeof(why)) < 0) {
+			snprintf(errbuf, errbuf_size, "export target '%s': %s", c->targets.v[i],
+				 why);
 			return -EINVAL;
 		}
 	}

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * enrich: immutable per-source label tables and the reference-counted snapshot that combines
- * them. A table holds its endpoints in one open-addressing hash keyed by address and its
- * subnets in a second one keyed by (masked prefix, length), probed from the longest length
- * present down; every distinct label string is stored once in one blob. A lookup is a few
- * probes and never allocates or locks. Publishing swaps a new snapshot in under a mutex.
+ * them. A table holds its endpoints in one open-addressing hash keyed by address (an address
+ * with several time-bounded entries chains them) and its subnets in a second one keyed by
+ * (masked prefix, length), probed from the longest length present down; every distinct label
+ * string is stored once in one blob. A lookup is a few probes and never allocates or locks.
+ * Publishing swaps a new snapshot in under a mutex.
  */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -175,6 +176,19 @@ struct enrich_rec {
 };
 
 /*
+ * When a record is valid: [from_ms, until_ms), and the next record of the same address
+ * (record index + 1; 0 = end of chain). Only the chain's first record is in the index.
+ * Kept beside the records, not in them, so tables without spans (inventory) stay at 88
+ * bytes per entry and their lookups never touch this array.
+ */
+struct enrich_span {
+	uint64_t from_ms;
+	uint64_t until_ms;
+	uint32_t next;
+	uint32_t pad;
+};
+
+/*
  * An index over records: each slot is 0 (empty) or tag << 24 | (record index + 1), where
  * tag is the top byte of the key's hash, so most mismatches are rejected without touching
  * the record. 4 bytes per slot keeps the index of 100k entries in about 1 MiB.
@@ -298,6 +312,9 @@ struct enrich_table {
 	uint32_t blob_len, blob_cap;
 	struct enrich_rec *recs; /* owned: nrecs used of recs_cap, endpoints and subnets */
 	uint32_t nrecs, recs_cap;
+	/* owned: one per record (recs_cap of them); NULL once finished if every record is
+	 * valid always and no address has a second entry, so plain lookups skip it. */
+	struct enrich_span *spans;
 	struct lhash endpoints; /* key length 32 (IPv4) or 128 (IPv6) */
 	struct lhash subnets;	/* key = masked prefix + its length */
 	/* Subnet lengths present, longest first: a lookup probes only these. */
@@ -307,14 +324,23 @@ struct enrich_table {
 
 struct enrich_table_builder {
 	struct enrich_table *t; /* owned until finish hands it out */
-	GHashTable *interned;	/* owned: string (owned copy) -> blob offset; build time only */
+	/* Build time only: every distinct string's blob offset, in an open-addressing hash
+	 * (linear probing, load <= 1/2) whose slots hold the offset (0 = empty) and the hash. */
+	uint32_t *str_off;  /* owned */
+	uint32_t *str_hash; /* owned */
+	uint32_t str_mask, str_count;
 	bool has4[33], has6[129];
+	bool has_spans; /* an entry with a span other than "always" was added */
+	/* Blob offset of the last string of each dimension: consecutive entries often share
+	 * values (cluster, kind, zone), which then cost one strcmp instead of a hash lookup. */
+	uint32_t last_off[ENRICH_DIM_COUNT];
 };
 
 static void table_destroy(struct enrich_table *t)
 {
 	g_free(t->blob);
 	g_free(t->recs);
+	g_free(t->spans);
 	g_free(t->endpoints.slots);
 	g_free(t->subnets.slots);
 	g_free(t);
@@ -326,9 +352,58 @@ void enrich_builder_free(struct enrich_table_builder *b)
 		return;
 	if (b->t)
 		table_destroy(b->t);
-	if (b->interned)
-		g_hash_table_destroy(b->interned);
+	g_free(b->str_off);
+	g_free(b->str_hash);
 	g_free(b);
+}
+
+/* String hash for the build-time intern table, 8 bytes per step. */
+static uint32_t str_hash(const char *s, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+
+	for (; n >= 8; s += 8, n -= 8) {
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, s, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 29;
+	return (uint32_t)h;
+}
+
+/* Room for one more interned string. Returns 0 or -ENOMEM. */
+static int str_reserve(struct enrich_table_builder *b)
+{
+	uint32_t cap = b->str_off ? b->str_mask + 1 : 0, ncap, i, j;
+	uint32_t *no, *nh;
+
+	if ((uint64_t)(b->str_count + 1) * 2 <= cap)
+		return 0;
+	ncap = cap ? cap * 2 : 256;
+	no = g_try_new0(uint32_t, ncap);
+	nh = g_try_new(uint32_t, ncap);
+	if (!no || !nh) {
+		g_free(no);
+		g_free(nh);
+		return -ENOMEM;
+	}
+	for (i = 0; i < cap; i++) {
+		if (!b->str_off[i])
+			continue;
+		for (j = b->str_hash[i] & (ncap - 1); no[j]; j = (j + 1) & (ncap - 1))
+			;
+		no[j] = b->str_off[i];
+		nh[j] = b->str_hash[i];
+	}
+	g_free(b->str_off);
+	g_free(b->str_hash);
+	b->str_off = no;
+	b->str_hash = nh;
+	b->str_mask = ncap - 1;
+	return 0;
 }
 
 struct enrich_table_builder *enrich_builder_new(void)
@@ -348,7 +423,6 @@ struct enrich_table_builder *enrich_builder_new(void)
 	b->t->blob[0] = '\0';
 	b->t->blob_len = 1;
 	b->t->blob_cap = 256;
-	b->interned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	return b;
 }
 
@@ -357,14 +431,21 @@ struct enrich_table_builder *enrich_builder_new(void)
 static int64_t intern(struct enrich_table_builder *b, const char *s)
 {
 	struct enrich_table *t = b->t;
-	gpointer off;
+	uint32_t h, i;
 	size_t n;
+	int r;
 
 	if (!s || !*s)
 		return 0;
-	if (g_hash_table_lookup_extended(b->interned, s, NULL, &off))
-		return GPOINTER_TO_UINT(off);
-	n = strlen(s) + 1;
+	n = strlen(s);
+	h = str_hash(s, n);
+	r = str_reserve(b);
+	if (r < 0)
+		return r;
+	for (i = h & b->str_mask; b->str_off[i]; i = (i + 1) & b->str_mask)
+		if (b->str_hash[i] == h && strcmp(t->blob + b->str_off[i], s) == 0)
+			return b->str_off[i];
+	n++;
 	if (n > UINT32_MAX - t->blob_len)
 		return -ENOSPC;
 	if (t->blob_len + n > t->blob_cap) {
@@ -382,7 +463,9 @@ static int64_t intern(struct enrich_table_builder *b, const char *s)
 		t->blob_cap = (uint32_t)ncap;
 	}
 	memcpy(t->blob + t->blob_len, s, n);
-	g_hash_table_insert(b->interned, g_strdup(s), GUINT_TO_POINTER(t->blob_len));
+	b->str_off[i] = t->blob_len;
+	b->str_hash[i] = h;
+	b->str_count++;
 	t->blob_len += (uint32_t)n;
 	return t->blob_len - (uint32_t)n;
 }
@@ -394,21 +477,58 @@ static int rec_fill(struct enrich_table_builder *b, struct enrich_rec *r,
 	unsigned d;
 
 	for (d = 0; d < ENRICH_DIM_COUNT; d++) {
-		int64_t off = intern(b, fields ? fields[d] : NULL);
+		const char *v = fields ? fields[d] : NULL;
+		int64_t off;
 
+		if (v && *v && b->last_off[d] && strcmp(b->t->blob + b->last_off[d], v) == 0) {
+			r->off[d] = b->last_off[d];
+			continue;
+		}
+		off = intern(b, v);
 		if (off < 0)
 			return (int)off;
 		r->off[d] = (uint32_t)off;
+		if (off)
+			b->last_off[d] = (uint32_t)off;
 	}
 	return 0;
 }
 
-/* Insert or replace the record of key k in hash h. Returns 0 or -errno. */
+/* Room for one more record (and its span). Returns 0 or -errno. */
+static int table_grow(struct enrich_table *t)
+{
+	uint32_t ncap;
+	struct enrich_rec *nr;
+	struct enrich_span *ns;
+
+	if (t->nrecs >= ENRICH_MAX_ENTRIES)
+		return -ENOSPC;
+	if (t->nrecs < t->recs_cap)
+		return 0;
+	ncap = t->recs_cap ? t->recs_cap * 2 : 16;
+	nr = g_try_renew(struct enrich_rec, t->recs, ncap);
+	if (!nr)
+		return -ENOMEM;
+	t->recs = nr;
+	ns = g_try_renew(struct enrich_span, t->spans, ncap);
+	if (!ns)
+		return -ENOMEM; /* recs grew, recs_cap did not: harmless, retried next time */
+	t->spans = ns;
+	t->recs_cap = ncap;
+	return 0;
+}
+
+/*
+ * Insert the record of key k, valid [from_ms, until_ms), in hash h. An existing record of
+ * k with the same span is replaced; otherwise the record joins k's chain. Returns 0 or -errno.
+ */
 static int table_add(struct enrich_table_builder *b, struct lhash *h, const struct tkey *k,
-		     const char *const fields[ENRICH_DIM_COUNT])
+		     const char *const fields[ENRICH_DIM_COUNT], uint64_t from_ms,
+		     uint64_t until_ms)
 {
 	struct enrich_table *t = b->t;
-	struct enrich_rec *old = lhash_find(h, t->recs, k);
+	struct enrich_rec *head = lhash_find(h, t->recs, k);
+	uint32_t tail = 0, i;
 	struct enrich_rec rec;
 	int r;
 
@@ -416,28 +536,37 @@ static int table_add(struct enrich_table_builder *b, struct lhash *h, const stru
 	r = rec_fill(b, &rec, fields);
 	if (r < 0)
 		return r;
-	if (old) {
-		*old = rec;
-		return 0;
+	if (head) {
+		for (i = (uint32_t)(head - t->recs);; i = t->spans[i].next - 1) {
+			if (t->spans[i].from_ms == from_ms && t->spans[i].until_ms == until_ms) {
+				t->recs[i] = rec;
+				return 0;
+			}
+			if (!t->spans[i].next)
+				break;
+		}
+		tail = i + 1;
 	}
-	if (t->nrecs >= ENRICH_MAX_ENTRIES)
-		return -ENOSPC;
-	if (t->nrecs == t->recs_cap) {
-		uint32_t ncap = t->recs_cap ? t->recs_cap * 2 : 16;
-		struct enrich_rec *nr = g_try_renew(struct enrich_rec, t->recs, ncap);
-
-		if (!nr)
-			return -ENOMEM;
-		t->recs = nr;
-		t->recs_cap = ncap;
-	}
-	r = lhash_reserve(h, t->recs);
+	r = table_grow(t);
 	if (r < 0)
 		return r;
+	if (!head) {
+		r = lhash_reserve(h, t->recs);
+		if (r < 0)
+			return r;
+	}
 	t->recs[t->nrecs] = rec;
-	lhash_place(h->slots, h->mask, k, t->nrecs);
+	t->spans[t->nrecs] = (struct enrich_span){.from_ms = from_ms, .until_ms = until_ms};
+	if (tail) {
+		t->spans[tail - 1].next = t->nrecs + 1;
+		b->has_spans = true;
+	} else {
+		lhash_place(h->slots, h->mask, k, t->nrecs);
+		h->count++;
+	}
+	if (from_ms != 0 || until_ms != UINT64_MAX)
+		b->has_spans = true;
 	t->nrecs++;
-	h->count++;
 	return 0;
 }
 
@@ -449,12 +578,19 @@ static bool family_ok(uint8_t family)
 int enrich_builder_add_endpoint(struct enrich_table_builder *b, const struct enrich_addr *addr,
 				const char *const fields[ENRICH_DIM_COUNT])
 {
+	return enrich_builder_add_endpoint_span(b, addr, fields, 0, UINT64_MAX);
+}
+
+int enrich_builder_add_endpoint_span(struct enrich_table_builder *b, const struct enrich_addr *addr,
+				     const char *const fields[ENRICH_DIM_COUNT],
+				     uint64_t valid_from_ms, uint64_t valid_until_ms)
+{
 	struct tkey k;
 
-	if (!b || !b->t || !addr || !family_ok(addr->family))
+	if (!b || !b->t || !addr || !family_ok(addr->family) || valid_from_ms >= valid_until_ms)
 		return -EINVAL;
 	make_key(&k, addr->family, addr->addr, family_bits(addr->family));
-	return table_add(b, &b->t->endpoints, &k, fields);
+	return table_add(b, &b->t->endpoints, &k, fields, valid_from_ms, valid_until_ms);
 }
 
 int enrich_builder_add_subnet(struct enrich_table_builder *b, const struct enrich_addr *prefix,
@@ -471,7 +607,7 @@ int enrich_builder_add_subnet(struct enrich_table_builder *b, const struct enric
 	nbytes = family_bits(prefix->family) / 8;
 	if (memcmp(k.addr, prefix->addr, nbytes) != 0)
 		return -EINVAL; /* host bits set */
-	r = table_add(b, &b->t->subnets, &k, fields);
+	r = table_add(b, &b->t->subnets, &k, fields, 0, UINT64_MAX);
 	if (r < 0)
 		return r;
 	if (prefix->family == 4)
@@ -504,9 +640,19 @@ struct enrich_table *enrich_builder_finish(struct enrich_table_builder *b)
 	}
 	if (t->nrecs && t->nrecs < t->recs_cap) {
 		struct enrich_rec *nr = g_try_renew(struct enrich_rec, t->recs, t->nrecs);
+		struct enrich_span *ns;
 
 		if (nr)
 			t->recs = nr;
+		if (b->has_spans) {
+			ns = g_try_renew(struct enrich_span, t->spans, t->nrecs);
+			if (ns)
+				t->spans = ns;
+		}
+	}
+	if (!b->has_spans) {
+		g_free(t->spans);
+		t->spans = NULL;
 	}
 	b->t = NULL;
 	enrich_builder_free(b);
@@ -536,9 +682,47 @@ size_t enrich_table_subnets(const struct enrich_table *t)
 	return t ? t->subnets.count : 0;
 }
 
-static const struct enrich_rec *table_endpoint(const struct enrich_table *t, const struct tkey *k)
+#define NO_REC UINT32_MAX
+
+/*
+ * The entry of an address's chain (starting at record first) that labels a flow started at
+ * at_ms: one whose span contains at_ms (the latest-starting one if several do); else the
+ * next one to start after at_ms (the earliest such); else the last one to end. Ties go to
+ * the entry added later. O(chain length).
+ */
+static const struct enrich_rec *span_pick(const struct enrich_table *t, uint32_t first,
+					  uint64_t at_ms)
 {
-	return lhash_find(&t->endpoints, t->recs, k);
+	uint32_t i = first, in = NO_REC, next = NO_REC, last = NO_REC;
+	const struct enrich_span *sp = t->spans;
+
+	for (;;) {
+		if (sp[i].from_ms <= at_ms && at_ms < sp[i].until_ms) {
+			if (in == NO_REC || sp[i].from_ms >= sp[in].from_ms)
+				in = i;
+		} else if (sp[i].from_ms > at_ms) {
+			if (next == NO_REC || sp[i].from_ms <= sp[next].from_ms)
+				next = i;
+		} else if (last == NO_REC || sp[i].until_ms >= sp[last].until_ms) {
+			last = i;
+		}
+		if (!sp[i].next)
+			break;
+		i = sp[i].next - 1;
+	}
+	if (in != NO_REC)
+		return &t->recs[in];
+	return &t->recs[next != NO_REC ? next : last];
+}
+
+static const struct enrich_rec *table_endpoint(const struct enrich_table *t, const struct tkey *k,
+					       uint64_t at_ms)
+{
+	const struct enrich_rec *r = lhash_find(&t->endpoints, t->recs, k);
+
+	if (!r || !t->spans)
+		return r;
+	return span_pick(t, (uint32_t)(r - t->recs), at_ms);
 }
 
 /* Longest-prefix match: probe each present length, longest first. O(lengths present). */
@@ -689,7 +873,6 @@ bool enrich_lookup(const struct enrich_snapshot *s, const struct enrich_addr *ad
 	bool matched = false;
 	struct tkey k;
 
-	(void)at_ms; /* tables are current-state only; sources with history will use it */
 	if (!ret_labels)
 		return false;
 	memset(ret_labels, 0, sizeof(*ret_labels));
@@ -703,7 +886,7 @@ bool enrich_lookup(const struct enrich_snapshot *s, const struct enrich_addr *ad
 
 		if (!s->tables[i])
 			continue;
-		r = table_endpoint(s->tables[i], &k);
+		r = table_endpoint(s->tables[i], &k, at_ms);
 		if (r) {
 			matched = true;
 			filled += fill_missing(ret_labels, s->tables[i]->blob, r);

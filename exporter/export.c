@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <glib.h>
+
 #include "export.h"
 #include "log.h"
 
@@ -27,7 +29,10 @@ struct exporter {
 	struct export_config config;
 	struct target **targets; /* owned array of owned targets (stable addresses) */
 	size_t n_targets;
-	uint64_t now_ms; /* wall clock of the latest tick: message export time */
+	uint64_t now_ms;     /* wall clock of the latest tick: message export time */
+	GHashTable *ifnames; /* owned: ifindex (as pointer) -> owned name */
+	export_observe_fn observe;
+	void *observe_user; /* borrowed */
 	struct export_stats stats;
 };
 
@@ -56,7 +61,24 @@ struct exporter *export_new(const struct registry *reg, struct enrich *e,
 	x->config = *config;
 	x->snap = enrich_snapshot_acquire(e);
 	x->now_ms = wall_ms();
+	x->ifnames = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	return x;
+}
+
+int export_set_interface(struct exporter *x, uint32_t ifindex, const char *name)
+{
+	if (!name) {
+		g_hash_table_remove(x->ifnames, GUINT_TO_POINTER(ifindex));
+		return 0;
+	}
+	g_hash_table_replace(x->ifnames, GUINT_TO_POINTER(ifindex), g_strdup(name));
+	return 0;
+}
+
+void export_set_observer(struct exporter *x, export_observe_fn fn, void *user)
+{
+	x->observe = fn;
+	x->observe_user = user;
 }
 
 /* Frees without lingering: callers drain first (export_drain). */
@@ -102,6 +124,8 @@ void export_free(struct exporter *x, uint32_t linger_ms)
 	for (size_t i = 0; i < x->n_targets; i++)
 		target_free(x->targets[i]);
 	free(x->targets);
+	if (x->ifnames)
+		g_hash_table_destroy(x->ifnames);
 	if (x->snap)
 		enrich_snapshot_release(x->snap);
 	free(x);
@@ -185,6 +209,7 @@ void export_flow(const struct flow_record *rec, void *user)
 	struct exporter *x = user;
 	struct enrich_labels src, dst;
 	struct enrich_addr a;
+	const char *ifname = NULL;
 	bool have_src, have_dst;
 
 	x->stats.records++;
@@ -197,9 +222,13 @@ void export_flow(const struct flow_record *rec, void *user)
 	have_dst = enrich_lookup(x->snap, &a, rec->start_ms, &dst);
 	x->stats.labelled_src += have_src;
 	x->stats.labelled_dst += have_dst;
+	if (rec->key.ifindex)
+		ifname = g_hash_table_lookup(x->ifnames, GUINT_TO_POINTER(rec->key.ifindex));
+	if (x->observe)
+		x->observe(rec, ifname, x->observe_user);
 	/* Encoders count their own refusals; nothing more to do per record here. */
 	for (size_t i = 0; i < x->n_targets; i++)
-		ipfix_encoder_add(x->targets[i]->enc, rec, have_src ? &src : NULL,
+		ipfix_encoder_add(x->targets[i]->enc, rec, ifname, have_src ? &src : NULL,
 				  have_dst ? &dst : NULL, x->now_ms);
 }
 

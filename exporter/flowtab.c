@@ -26,8 +26,8 @@
 #define FLOWTAB_NIL 0u
 
 /*
- * One flow. 112 bytes (static_assert below). The first 64 bytes hold everything a lookup
- * and the LRU move touch (key, chain link, LRU links, last time); the second part holds
+ * One flow. 152 bytes (static_assert below). The first 64 bytes hold everything a lookup
+ * touches (key, chain link) and the LRU links; the second part holds the last time,
  * the counters and the active-list state. Entries in the pool are owned by the table.
  * Invariants for an entry in use:
  *   start_ms <= end_ms;  report_ms <= clock_ms;  end_ms <= pkt_clock_ms;
@@ -40,8 +40,8 @@ struct flow_entry {
 	uint32_t hnext;	     /* next entry in the bucket chain (or in the free list); 0 = end */
 	uint32_t lru_prev;   /* LRU list, ordered by end_ms; head = least recently seen */
 	uint32_t lru_next;
-	uint64_t end_ms; /* last packet (packet clock) */
-
+	/* ---- 64: counters, times and first-packet attributes */
+	uint64_t end_ms;    /* last packet (packet clock) */
 	uint64_t packets;   /* since the last report */
 	uint64_t octets;    /* since the last report */
 	uint64_t start_ms;  /* first packet of the flow; kept across active reports */
@@ -52,12 +52,15 @@ struct flow_entry {
 	uint8_t tcp_flags;	/* OR since the last report */
 	uint8_t tos;		/* of the first packet */
 	uint8_t on_active;
+	uint8_t outer_ip_version; /* of the first packet; 0 = not tunnelled */
+	uint8_t outer_src_addr[16];
+	uint8_t outer_dst_addr[16];
 };
 
-_Static_assert(sizeof(struct flow_key) == 44, "flow_key is hashed as 5 x 8 + 4 bytes");
-_Static_assert(offsetof(struct flow_entry, end_ms) + sizeof(uint64_t) == 64,
-	       "lookup and LRU fields must share the first cache line");
-_Static_assert(sizeof(struct flow_entry) == 112, "documented in docs/flowtab.md");
+_Static_assert(sizeof(struct flow_key) == 52, "flow_key is hashed as 6 x 8 + 4 bytes");
+_Static_assert(offsetof(struct flow_entry, lru_next) + sizeof(uint32_t) == 64,
+	       "lookup and LRU link fields must share the first cache line");
+_Static_assert(sizeof(struct flow_entry) == 152, "documented in docs/flowtab.md");
 
 struct flowtab {
 	struct flow_entry *pool; /* owned: max_flows + 1 entries; pool[0] is the list sentinel */
@@ -116,7 +119,7 @@ static inline uint64_t fold_mul(uint64_t a, uint64_t b)
  * on store forwarding again and again.
  */
 struct key_words {
-	uint64_t w[5];
+	uint64_t w[6];
 	uint32_t t;
 };
 
@@ -124,18 +127,18 @@ static inline void key_load(struct key_words *kw, const struct flow_key *key)
 {
 	const uint8_t *k = (const uint8_t *)key;
 
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < 6; i++)
 		kw->w[i] = load64(k + 8 * i);
-	kw->t = load32(k + 40);
+	kw->t = load32(k + 48);
 }
 
-/* 44-byte key -> 64 bits: three folded multiplies, the first two independent. */
+/* 52-byte key -> 64 bits: three folded multiplies, the first two independent. */
 static inline uint64_t key_hash(const struct flowtab *ft, const struct key_words *kw)
 {
 	uint64_t a = fold_mul(kw->w[0] ^ ft->secret[0], kw->w[1] ^ ft->secret[1]);
 	uint64_t b = fold_mul(kw->w[2] ^ ft->secret[2], kw->w[3] ^ ft->secret[3]);
 
-	return fold_mul(a ^ kw->w[4] ^ ft->secret[4], (b + kw->t) ^ ft->secret[5]);
+	return fold_mul(a ^ kw->w[4] ^ ft->secret[4], (b + (kw->w[5] ^ kw->t)) ^ ft->secret[5]);
 }
 
 static inline bool key_equal(const struct flow_key *key, const struct key_words *kw)
@@ -143,7 +146,8 @@ static inline bool key_equal(const struct flow_key *key, const struct key_words 
 	const uint8_t *k = (const uint8_t *)key;
 	uint64_t d = (load64(k) ^ kw->w[0]) | (load64(k + 8) ^ kw->w[1]) |
 		     (load64(k + 16) ^ kw->w[2]) | (load64(k + 24) ^ kw->w[3]) |
-		     (load64(k + 32) ^ kw->w[4]) | (load32(k + 40) ^ kw->t);
+		     (load64(k + 32) ^ kw->w[4]) | (load64(k + 40) ^ kw->w[5]) |
+		     (load32(k + 48) ^ kw->t);
 
 	return d == 0;
 }
@@ -222,7 +226,11 @@ static void emit(struct flowtab *ft, const struct flow_entry *e, enum flowtab_en
 		.tcp_flags = e->tcp_flags,
 		.tos = e->tos,
 		.end_reason = (uint8_t)reason,
+		.outer_ip_version = e->outer_ip_version,
 	};
+
+	memcpy(rec.outer_src_addr, e->outer_src_addr, sizeof(rec.outer_src_addr));
+	memcpy(rec.outer_dst_addr, e->outer_dst_addr, sizeof(rec.outer_dst_addr));
 
 	ft->stats.records_exported++;
 	ft->stats.ended[reason]++;
@@ -273,6 +281,9 @@ static void init_counters(struct flow_entry *e, const struct decode_pkt *pkt, ui
 	e->tcp_flags = pkt->tcp_flags;
 	e->tos = pkt->tos;
 	e->inner_vlan_id = pkt->inner_vlan_id;
+	e->outer_ip_version = pkt->outer_ip_version;
+	memcpy(e->outer_src_addr, pkt->outer_src_addr, sizeof(e->outer_src_addr));
+	memcpy(e->outer_dst_addr, pkt->outer_dst_addr, sizeof(e->outer_dst_addr));
 }
 
 static inline bool ends_flow(const struct decode_pkt *pkt)
@@ -523,7 +534,7 @@ void flowtab_flush_ifindex(struct flowtab *ft, uint32_t ifindex, enum flowtab_en
 	reason = check_reason(reason);
 	for (idx = ft->pool[0].lru_next; idx != FLOWTAB_NIL; idx = next) {
 		next = ft->pool[idx].lru_next;
-		if (ft->pool[idx].key.ingress_ifindex == ifindex)
+		if (ft->pool[idx].key.ifindex == ifindex)
 			finish(ft, idx, reason);
 	}
 }

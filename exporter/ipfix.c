@@ -28,13 +28,21 @@ struct ipfix_rec {
 	uint64_t flow_end_ms;
 	uint64_t packets;
 	uint64_t octets;
+	uint64_t segment_id;			  /* layer2SegmentId */
 	fbVarfield_t src_label[ENRICH_DIM_COUNT]; /* borrowed from the enrich snapshot */
 	fbVarfield_t dst_label[ENRICH_DIM_COUNT];
+	fbVarfield_t ifname;	  /* borrowed from the caller */
+	fbVarfield_t tunnel_type; /* static string */
 	uint8_t src_ip6[16];
 	uint8_t dst_ip6[16];
+	uint8_t tunnel_src6[16];
+	uint8_t tunnel_dst6[16];
 	uint32_t src_ip4;
 	uint32_t dst_ip4;
+	uint32_t tunnel_src4;
+	uint32_t tunnel_dst4;
 	uint32_t ingress_ifindex;
+	uint32_t egress_ifindex;
 	uint16_t src_port;
 	uint16_t dst_port;
 	uint16_t vlan_id;
@@ -45,18 +53,25 @@ struct ipfix_rec {
 	uint8_t proto;
 	uint8_t tos;
 	uint8_t end_reason;
-	uint8_t padding[3]; /* paddingOctets: makes the template length equal sizeof */
+	uint8_t direction;
+	uint8_t padding[6]; /* paddingOctets: makes the template length equal sizeof */
 };
 
 struct rec_field {
 	const char *name; /* NULL: the label block goes here */
 	size_t offset;
 	size_t size;
+	bool varlen; /* an fbVarfield_t: the spec asks for the element's variable length */
 };
 
 #define REC_FIELD(name, member)                                                                    \
 	{                                                                                          \
-		name, offsetof(struct ipfix_rec, member), sizeof(((struct ipfix_rec *)0)->member)  \
+		name, offsetof(struct ipfix_rec, member), sizeof(((struct ipfix_rec *)0)->member), \
+			false                                                                      \
+	}
+#define REC_VARFIELD(name, member)                                                                 \
+	{                                                                                          \
+		name, offsetof(struct ipfix_rec, member), sizeof(fbVarfield_t), true               \
 	}
 
 /* Internal template, in struct order. The label block expands to 2 x ENRICH_DIM_COUNT. */
@@ -65,13 +80,23 @@ static const struct rec_field record_fields[] = {
 	REC_FIELD("flowEndMilliseconds", flow_end_ms),
 	REC_FIELD("packetDeltaCount", packets),
 	REC_FIELD("octetDeltaCount", octets),
-	{NULL, offsetof(struct ipfix_rec, src_label), sizeof(((struct ipfix_rec *)0)->src_label)},
-	{NULL, offsetof(struct ipfix_rec, dst_label), sizeof(((struct ipfix_rec *)0)->dst_label)},
+	REC_FIELD("layer2SegmentId", segment_id),
+	{NULL, offsetof(struct ipfix_rec, src_label), sizeof(((struct ipfix_rec *)0)->src_label),
+	 false},
+	{NULL, offsetof(struct ipfix_rec, dst_label), sizeof(((struct ipfix_rec *)0)->dst_label),
+	 false},
+	REC_VARFIELD("interfaceName", ifname),
+	REC_VARFIELD("tunnelType", tunnel_type),
 	REC_FIELD("sourceIPv6Address", src_ip6),
 	REC_FIELD("destinationIPv6Address", dst_ip6),
+	REC_FIELD("tunnelSourceIPv6Address", tunnel_src6),
+	REC_FIELD("tunnelDestinationIPv6Address", tunnel_dst6),
 	REC_FIELD("sourceIPv4Address", src_ip4),
 	REC_FIELD("destinationIPv4Address", dst_ip4),
+	REC_FIELD("tunnelSourceIPv4Address", tunnel_src4),
+	REC_FIELD("tunnelDestinationIPv4Address", tunnel_dst4),
 	REC_FIELD("ingressInterface", ingress_ifindex),
+	REC_FIELD("egressInterface", egress_ifindex),
 	REC_FIELD("sourceTransportPort", src_port),
 	REC_FIELD("destinationTransportPort", dst_port),
 	REC_FIELD("vlanId", vlan_id),
@@ -82,6 +107,7 @@ static const struct rec_field record_fields[] = {
 	REC_FIELD("protocolIdentifier", proto),
 	REC_FIELD("ipClassOfService", tos),
 	REC_FIELD("flowEndReason", end_reason),
+	REC_FIELD("flowDirection", direction),
 	REC_FIELD("paddingOctets", padding),
 };
 
@@ -137,8 +163,8 @@ static bool build_spec(struct ipfix_encoder *enc)
 		if (f->offset != offset)
 			return false;
 		if (f->name) {
-			enc->spec[n++] =
-				(fbInfoElementSpec_t){(char *)f->name, (uint16_t)f->size, 0};
+			enc->spec[n++] = (fbInfoElementSpec_t){
+				(char *)f->name, f->varlen ? FB_IE_VARLEN : (uint16_t)f->size, 0};
 			offset += f->size;
 			continue;
 		}
@@ -422,7 +448,26 @@ static void set_label(fbVarfield_t *v, const char *s)
 	v->len = len > UINT16_MAX - 1 ? UINT16_MAX - 1 : len;
 }
 
-static void fill_record(struct ipfix_rec *r, const struct flow_record *f,
+static void fill_tunnel(struct ipfix_rec *r, const struct flow_record *f)
+{
+	const struct flow_key *k = &f->key;
+
+	if (k->tunnel_type == DECODE_TUNNEL_NONE || k->tunnel_type >= DECODE_TUNNEL_COUNT)
+		return;
+	set_label(&r->tunnel_type, decode_tunnel_name(k->tunnel_type));
+	r->segment_id = k->tunnel_id;
+	if (f->outer_ip_version == 4) {
+		memcpy(&r->tunnel_src4, f->outer_src_addr, 4);
+		memcpy(&r->tunnel_dst4, f->outer_dst_addr, 4);
+		r->tunnel_src4 = ntohl(r->tunnel_src4);
+		r->tunnel_dst4 = ntohl(r->tunnel_dst4);
+	} else if (f->outer_ip_version == 6) {
+		memcpy(r->tunnel_src6, f->outer_src_addr, 16);
+		memcpy(r->tunnel_dst6, f->outer_dst_addr, 16);
+	}
+}
+
+static void fill_record(struct ipfix_rec *r, const struct flow_record *f, const char *ifname,
 			const struct enrich_labels *src, const struct enrich_labels *dst)
 {
 	const struct flow_key *k = &f->key;
@@ -445,7 +490,13 @@ static void fill_record(struct ipfix_rec *r, const struct flow_record *f,
 		memcpy(r->src_ip6, k->src_addr, 16);
 		memcpy(r->dst_ip6, k->dst_addr, 16);
 	}
-	r->ingress_ifindex = k->ingress_ifindex;
+	if (k->direction == DECODE_DIR_EGRESS)
+		r->egress_ifindex = k->ifindex;
+	else
+		r->ingress_ifindex = k->ifindex;
+	r->direction = k->direction;
+	set_label(&r->ifname, ifname);
+	fill_tunnel(r, f);
 	/* ICMP: the key carries type << 8 | code in dst_port; ports stay 0 on the wire. */
 	if (k->ip_version == 4 && k->proto == 1) {
 		r->icmp_type_code4 = k->dst_port;
@@ -490,7 +541,7 @@ static void strip_labels(struct ipfix_rec *r, bool all)
 	}
 }
 
-int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec,
+int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec, const char *ifname,
 		      const struct enrich_labels *src, const struct enrich_labels *dst,
 		      uint64_t now_ms)
 {
@@ -522,7 +573,7 @@ int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec,
 			goto refused;
 		enc->cur_ext_tid = tid;
 	}
-	fill_record(&enc->rec, rec, src, dst);
+	fill_record(&enc->rec, rec, ifname, src, dst);
 	if (append_record(enc, &err) == 0)
 		goto ok;
 	if (!is_eom(err))

@@ -17,13 +17,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cap_ebpf.h"
 #include "cap_pcap.h"
+#include "cloudmeta.h"
 #include "conf.h"
 #include "decode.h"
 #include "enrich.h"
 #include "export.h"
 #include "flowtab.h"
+#include "follow.h"
 #include "inventory.h"
+#include "k8s.h"
+#include "libvirt.h"
 #include "log.h"
 #include "registry.h"
 #include "transport.h"
@@ -33,16 +38,36 @@
 #define MAIN_BATCH_FRAMES 256
 #define MAIN_TICK_MS	  1000
 
+struct iface_snap {
+	char name[64];
+	struct capture_stats stats;
+};
+
 struct pipeline {
 	struct conf conf;
 	struct registry *registry;
 	struct enrich *enrich;
 	struct inventory *inventory;
+	struct libvirt *libvirt;       /* owned; VM names from libvirt, or NULL */
+	struct cloudmeta *cloud;       /* owned; its thread publishes node metadata, or NULL */
+	struct k8s *k8s;	       /* owned; its thread follows the Kubernetes API, or NULL */
+	bool k8s_synced;	       /* first full sync seen by the main loop */
+	uint64_t k8s_unsynced_records; /* records exported before the first full sync */
 	struct exporter *exporter;
 	struct decoder *decoder;
 	struct flowtab *flowtab;
-	struct capture *captures[CONF_MAX_LIST];
-	size_t n_captures;
+	struct capture *cap;	  /* the one capture: a file, or the live backend */
+	struct follow *follow;	  /* live: attaches interfaces as they come and go */
+	struct capture_sink sink; /* where the capture delivers: decode/flowtab/export */
+	uint64_t attaches;
+	uint64_t detaches;
+	bool include_from_cli; /* -i given: names are followed even if excluded */
+	bool stopped;	       /* every interface detached at the end of the run */
+	size_t attached_at_stop;
+	uint64_t detaches_at_stop;
+	/* Per-interface counters read just before the final detach (owned array). */
+	struct iface_snap *final_ifaces;
+	size_t n_final_ifaces;
 	int sigfd;
 	bool stop;
 	uint64_t capture_clock_ms; /* newest packet time seen: the flow table's clock */
@@ -57,6 +82,8 @@ enum {
 	OPT_STATS_FILE,
 	OPT_PEN,
 	OPT_NO_RFC5610,
+	OPT_BACKEND,
+	OPT_KUBECONFIG,
 };
 
 static const struct option long_options[] = {
@@ -70,6 +97,8 @@ static const struct option long_options[] = {
 	{"stats-file", required_argument, NULL, OPT_STATS_FILE},
 	{"pen", required_argument, NULL, OPT_PEN},
 	{"no-rfc5610", no_argument, NULL, OPT_NO_RFC5610},
+	{"backend", required_argument, NULL, OPT_BACKEND},
+	{"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -84,8 +113,11 @@ static void usage(FILE *out)
 		"\n"
 		"Input (one of):\n"
 		"  -r, --read FILE          read a pcap/pcapng capture, export, flush, exit\n"
-		"  -i, --interface IFACE    capture live on IFACE until SIGINT/SIGTERM "
-		"(repeatable)\n"
+		"  -i, --interface PATTERN  capture live on interfaces matching PATTERN, a name\n"
+		"                           or a shell pattern such as 'veth*' (repeatable);\n"
+		"                           interfaces that appear later are followed too.\n"
+		"                           Without -r or -i: capture.include of the config\n"
+		"      --backend NAME       live capture backend: pcap (default) or ebpf\n"
 		"Output:\n"
 		"  -e, --export TARGET      file:PATH | udp:HOST:PORT | tcp:HOST:PORT "
 		"(repeatable;\n"
@@ -93,6 +125,8 @@ static void usage(FILE *out)
 		"Metadata:\n"
 		"      --inventory FILE     JSON inventory of endpoints and subnets (reloaded on\n"
 		"                           SIGHUP and when the file changes)\n"
+		"      --kubeconfig FILE    label from the Kubernetes API (in a cluster the\n"
+		"                           service account is used without this option)\n"
 		"Configuration:\n"
 		"  -c, --config FILE        libconfig file (see %s/labelflowd.conf);\n"
 		"                           command-line options override it\n"
@@ -115,6 +149,8 @@ struct cli {
 	const char *stats_file;
 	const char *log_level;
 	const char *pen;
+	const char *backend;
+	const char *kubeconfig;
 	const char *interfaces[CONF_MAX_LIST];
 	size_t n_interfaces;
 	const char *targets[CONF_MAX_LIST];
@@ -175,6 +211,12 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 		case OPT_NO_RFC5610:
 			cli->no_rfc5610 = true;
 			break;
+		case OPT_BACKEND:
+			cli->backend = optarg;
+			break;
+		case OPT_KUBECONFIG:
+			cli->kubeconfig = optarg;
+			break;
 		case OPT_VERSION:
 			printf("labelflowd %s\n", PACKAGE_VERSION);
 			return 0;
@@ -207,24 +249,32 @@ static int build_conf(struct conf *c, const struct cli *cli)
 	if (cli->read_file)
 		conf_set_str(&c->read_file, cli->read_file);
 	if (cli->n_interfaces) {
-		while (c->n_interfaces)
-			free(c->interfaces[--c->n_interfaces]);
-		for (size_t i = 0; i < cli->n_interfaces; i++)
-			conf_add_interface(c, cli->interfaces[i]);
 		if (cli->read_file) {
 			log_error("-r and -i exclude each other");
 			return 2;
 		}
+		conf_list_clear(&c->include);
+		for (size_t i = 0; i < cli->n_interfaces; i++)
+			conf_list_add(&c->include, cli->interfaces[i]);
 	}
-	if (cli->read_file) {
-		while (c->n_interfaces)
-			free(c->interfaces[--c->n_interfaces]);
+	if (cli->backend) {
+		if (strcmp(cli->backend, "pcap") == 0) {
+			c->backend = CONF_BACKEND_PCAP;
+		} else if (strcmp(cli->backend, "ebpf") == 0) {
+			c->backend = CONF_BACKEND_EBPF;
+		} else {
+			log_error("--backend '%s': must be pcap or ebpf", cli->backend);
+			return 2;
+		}
+	}
+	if (cli->kubeconfig) {
+		conf_set_str(&c->k8s.kubeconfig, cli->kubeconfig);
+		c->k8s.enabled = true;
 	}
 	if (cli->n_targets) {
-		while (c->n_targets)
-			free(c->targets[--c->n_targets]);
+		conf_list_clear(&c->targets);
 		for (size_t i = 0; i < cli->n_targets; i++)
-			conf_add_target(c, cli->targets[i]);
+			conf_list_add(&c->targets, cli->targets[i]);
 	}
 	if (cli->inventory)
 		conf_set_str(&c->inventory, cli->inventory);
@@ -258,9 +308,48 @@ static void on_frame(const struct capture_frame *f, void *user)
 
 	if (f->ts_ms > pl->capture_clock_ms)
 		pl->capture_clock_ms = f->ts_ms;
-	if (decode_frame(pl->decoder, f->linktype, f->data, f->caplen, f->wirelen, f->ts_ms,
-			 f->ifindex, &pkt))
+	if (!decode_frame(pl->decoder, f->linktype, f->data, f->caplen, f->wirelen, f->ts_ms,
+			  f->ifindex, f->direction, &pkt))
+		return;
+	flowtab_add(pl->flowtab, &pkt);
+	if (pl->conf.decode.tunnel_view == DECODE_VIEW_BOTH && decode_outer_view(pl->decoder, &pkt))
 		flowtab_add(pl->flowtab, &pkt);
+}
+
+/* A packet the backend decoded itself (the eBPF backend's map-full fallback). */
+static void on_packet(const struct decode_pkt *pkt, void *user)
+{
+	struct pipeline *pl = user;
+
+	if (pkt->ts_ms > pl->capture_clock_ms)
+		pl->capture_clock_ms = pkt->ts_ms;
+	flowtab_add(pl->flowtab, pkt);
+}
+
+/* A flow the backend metered itself (eBPF kernel map): straight to export. */
+static void on_flow(const struct flow_record *rec, void *user)
+{
+	struct pipeline *pl = user;
+
+	export_flow(rec, pl->exporter);
+}
+
+static void on_attach(uint32_t ifindex, const char *name, void *user)
+{
+	struct pipeline *pl = user;
+
+	pl->attaches++;
+	export_set_interface(pl->exporter, ifindex, name);
+}
+
+/* The interface is gone: its flows leave the cache now, then its name is forgotten. */
+static void on_detach(uint32_t ifindex, void *user)
+{
+	struct pipeline *pl = user;
+
+	pl->detaches++;
+	flowtab_flush_ifindex(pl->flowtab, ifindex, FLOWTAB_END_FORCED);
+	export_set_interface(pl->exporter, ifindex, NULL);
 }
 
 static int setup_signals(struct pipeline *pl)
@@ -297,6 +386,8 @@ static void handle_signals(struct pipeline *pl)
 				log_info("SIGHUP: reloading inventory");
 				inventory_reload(pl->inventory);
 			}
+			if (pl->cloud)
+				cloudmeta_refresh(pl->cloud);
 			break;
 		case SIGUSR1:
 			report(pl, NULL);
@@ -324,14 +415,55 @@ static void report(const struct pipeline *pl, FILE *out)
 			log_info("counter %s", line);                                              \
 	} while (0)
 
-	for (size_t i = 0; i < pl->n_captures; i++) {
+	if (pl->cap) {
 		struct capture_stats cs;
+		const char *name;
 
-		pl->captures[i]->ops->stats(pl->captures[i], &cs);
-		EMIT("capture.%s.received=%" PRIu64, pl->captures[i]->name, cs.received);
-		EMIT("capture.%s.kernel_dropped=%" PRIu64, pl->captures[i]->name,
-		     cs.kernel_dropped);
-		EMIT("capture.%s.ifdropped=%" PRIu64, pl->captures[i]->name, cs.ifdropped);
+		pl->cap->ops->stats(pl->cap, &cs);
+		EMIT("capture.backend=%s", pl->cap->ops->name);
+		EMIT("capture.received=%" PRIu64, cs.received);
+		EMIT("capture.kernel_dropped=%" PRIu64, cs.kernel_dropped);
+		EMIT("capture.ifdropped=%" PRIu64, cs.ifdropped);
+		if (pl->follow) {
+			EMIT("capture.attached=%zu",
+			     pl->stopped ? pl->attached_at_stop : follow_attached(pl->follow));
+			EMIT("capture.attaches=%" PRIu64, pl->attaches);
+			EMIT("capture.detaches=%" PRIu64,
+			     pl->stopped ? pl->detaches_at_stop : pl->detaches);
+			EMIT("capture.attach_failed=%" PRIu64,
+			     follow_get_stats(pl->follow)->attach_failed);
+			EMIT("capture.over_limit=%" PRIu64,
+			     follow_get_stats(pl->follow)->over_limit);
+			EMIT("capture.netlink_overflows=%" PRIu64,
+			     follow_get_stats(pl->follow)->overflows);
+		}
+		if (strcmp(pl->cap->ops->name, "ebpf") == 0) {
+			uint64_t v[64];
+			size_t n = cap_ebpf_counter_count();
+
+			if (n > 64)
+				n = 64;
+			if (cap_ebpf_get_counters(pl->cap, v, n) == 0) {
+				for (size_t i = 0; i < n; i++)
+					EMIT("capture.ebpf.%s=%" PRIu64, cap_ebpf_counter_name(i),
+					     v[i]);
+			}
+		}
+		for (size_t i = 0; pl->stopped && i < pl->n_final_ifaces; i++) {
+			const struct iface_snap *f = &pl->final_ifaces[i];
+
+			EMIT("capture.iface.%s.received=%" PRIu64, f->name, f->stats.received);
+			EMIT("capture.iface.%s.kernel_dropped=%" PRIu64, f->name,
+			     f->stats.kernel_dropped);
+			EMIT("capture.iface.%s.ifdropped=%" PRIu64, f->name, f->stats.ifdropped);
+		}
+		for (size_t i = 0; !pl->stopped && pl->cap->ops->iface_stats &&
+				   pl->cap->ops->iface_stats(pl->cap, i, &name, &cs);
+		     i++) {
+			EMIT("capture.iface.%s.received=%" PRIu64, name, cs.received);
+			EMIT("capture.iface.%s.kernel_dropped=%" PRIu64, name, cs.kernel_dropped);
+			EMIT("capture.iface.%s.ifdropped=%" PRIu64, name, cs.ifdropped);
+		}
 	}
 	EMIT("decode.frames=%" PRIu64, ds->frames);
 	EMIT("decode.decoded=%" PRIu64, ds->decoded);
@@ -342,6 +474,13 @@ static void report(const struct pipeline *pl, FILE *out)
 	EMIT("decode.frag_matched=%" PRIu64, ds->frag_matched);
 	EMIT("decode.frag_unmatched=%" PRIu64, ds->frag_unmatched);
 	EMIT("decode.frag_table_full=%" PRIu64, ds->frag_table_full);
+	EMIT("decode.tunnelled=%" PRIu64, ds->tunnelled);
+	for (int t = 1; t < DECODE_TUNNEL_COUNT; t++)
+		EMIT("decode.tunnel.%s=%" PRIu64, decode_tunnel_name(t), ds->tunnel_type[t]);
+	EMIT("decode.outer_views=%" PRIu64, ds->outer_views);
+	EMIT("decode.tunnel_malformed=%" PRIu64, ds->tunnel_malformed);
+	EMIT("decode.tunnel_not_ip=%" PRIu64, ds->tunnel_not_ip);
+	EMIT("decode.tunnel_outer_frag=%" PRIu64, ds->tunnel_outer_frag);
 	EMIT("flow.packets=%" PRIu64, fs->packets);
 	EMIT("flow.octets=%" PRIu64, fs->octets);
 	EMIT("flow.created=%" PRIu64, fs->flows_created);
@@ -378,6 +517,70 @@ static void report(const struct pipeline *pl, FILE *out)
 		EMIT("inventory.endpoints=%" PRIu64, is->endpoints);
 		EMIT("inventory.subnets=%" PRIu64, is->subnets);
 	}
+	if (pl->k8s) {
+		struct k8s_stats ks;
+		uint64_t events = 0, relists = 0, gone = 0, bookmarks = 0, errors = 0;
+		uint64_t reconnects = 0, malformed = 0;
+
+		k8s_get_stats(pl->k8s, &ks);
+		for (int k = 0; k < K8S_KIND_COUNT; k++) {
+			const struct k8s_resource_stats *r = &ks.res[k];
+
+			events += r->events;
+			relists += r->relists;
+			gone += r->gone;
+			bookmarks += r->bookmarks;
+			errors += r->errors;
+			reconnects += r->reconnects;
+			malformed += r->malformed + r->oversized;
+			EMIT("kubernetes.%s.objects=%" PRIu64, k8s_kind_name(k),
+			     ks.store.objects[k]);
+			EMIT("kubernetes.%s.events=%" PRIu64, k8s_kind_name(k), r->events);
+			EMIT("kubernetes.%s.relists=%" PRIu64, k8s_kind_name(k), r->relists);
+		}
+		EMIT("kubernetes.synced=%d", ks.synced ? 1 : 0);
+		EMIT("kubernetes.sync_ms=%" PRIu64, ks.sync_ms);
+		EMIT("kubernetes.metadata_age_ms=%" PRIu64, ks.metadata_age_ms);
+		EMIT("kubernetes.events=%" PRIu64, events);
+		EMIT("kubernetes.relists=%" PRIu64, relists);
+		EMIT("kubernetes.gone=%" PRIu64, gone);
+		EMIT("kubernetes.bookmarks=%" PRIu64, bookmarks);
+		EMIT("kubernetes.errors=%" PRIu64, errors);
+		EMIT("kubernetes.reconnects=%" PRIu64, reconnects);
+		EMIT("kubernetes.malformed=%" PRIu64, malformed);
+		EMIT("kubernetes.token_reads=%" PRIu64, ks.token_reads);
+		EMIT("kubernetes.auth_failures=%" PRIu64, ks.auth_failures);
+		EMIT("kubernetes.rejected=%" PRIu64,
+		     ks.store.rejected + ks.store.oversized + ks.store.over_limit);
+		EMIT("kubernetes.tombstones=%" PRIu64, ks.store.tombstones);
+		EMIT("kubernetes.pods_indexed=%" PRIu64, ks.store.pods_indexed);
+		EMIT("kubernetes.publishes=%" PRIu64, ks.store.publishes);
+		EMIT("kubernetes.records_before_sync=%" PRIu64,
+		     pl->k8s_synced ? pl->k8s_unsynced_records
+				    : export_get_stats(pl->exporter)->records);
+	}
+	if (pl->libvirt) {
+		const struct libvirt_stats *ls = libvirt_get_stats(pl->libvirt);
+
+		EMIT("libvirt.domains=%" PRIu64, ls->domains);
+		EMIT("libvirt.interfaces=%" PRIu64, ls->interfaces);
+		EMIT("libvirt.endpoints=%" PRIu64, ls->endpoints);
+		EMIT("libvirt.files_bad=%" PRIu64, ls->files_bad);
+		EMIT("libvirt.observed=%" PRIu64, ls->observed);
+		EMIT("libvirt.learned=%" PRIu64, ls->learned);
+		EMIT("libvirt.learned_full=%" PRIu64, ls->learned_full);
+		EMIT("libvirt.publishes=%" PRIu64, ls->publishes);
+	}
+	if (pl->cloud) {
+		struct cloudmeta_stats cs;
+
+		cloudmeta_get_stats(pl->cloud, &cs);
+		EMIT("cloud.provider=%s", cloudmeta_provider_name(cs.provider));
+		EMIT("cloud.fetches_ok=%" PRIu64, cs.fetches_ok);
+		EMIT("cloud.fetches_failed=%" PRIu64, cs.fetches_failed);
+		EMIT("cloud.publishes=%" PRIu64, cs.publishes);
+		EMIT("cloud.last_ok_ms=%" PRIu64, cs.last_ok_ms);
+	}
 #undef EMIT
 }
 
@@ -388,7 +591,21 @@ static void tick(struct pipeline *pl, uint64_t flow_clock_ms)
 
 	if (pl->inventory)
 		inventory_poll(pl->inventory);
+	if (pl->libvirt)
+		libvirt_poll(pl->libvirt, wall);
+	if (pl->follow)
+		follow_process(pl->follow, &pl->sink); /* retries a refused link dump */
+	if (pl->k8s && !pl->k8s_synced && k8s_synced(pl->k8s)) {
+		pl->k8s_synced = true;
+		pl->k8s_unsynced_records = export_get_stats(pl->exporter)->records;
+		if (pl->k8s_unsynced_records)
+			log_info("kubernetes: synced; %" PRIu64 " records were exported before "
+				 "and carry no Kubernetes labels",
+				 pl->k8s_unsynced_records);
+	}
 	flowtab_expire(pl->flowtab, flow_clock_ms);
+	if (pl->cap && pl->cap->ops->expire)
+		pl->cap->ops->expire(pl->cap, wall, false, &pl->sink);
 	export_tick(pl->exporter, wall);
 	if (pl->conf.stats_interval_ms && wall >= pl->last_report_ms + pl->conf.stats_interval_ms) {
 		if (pl->last_report_ms)
@@ -403,7 +620,7 @@ static int run_offline(struct pipeline *pl)
 	int n;
 
 	for (;;) {
-		n = capture_dispatch(pl->captures[0], MAIN_BATCH_FRAMES, on_frame, pl);
+		n = capture_dispatch(pl->cap, MAIN_BATCH_FRAMES, &pl->sink);
 		if (n < 0)
 			break;
 		/* The flow clock follows the capture; transports and reloads follow the wall. */
@@ -422,18 +639,18 @@ static int run_offline(struct pipeline *pl)
 
 static int run_live(struct pipeline *pl)
 {
-	struct pollfd pfd[CONF_MAX_LIST + 1];
+	struct pollfd pfd[3];
 	uint64_t last_tick = now_ms();
 	int ret = 0;
 
 	pfd[0].fd = pl->sigfd;
-	pfd[0].events = POLLIN;
-	for (size_t i = 0; i < pl->n_captures; i++) {
-		pfd[i + 1].fd = pl->captures[i]->ops->fd(pl->captures[i]);
-		pfd[i + 1].events = POLLIN;
-	}
+	pfd[1].fd = pl->cap->ops->fd(pl->cap);
+	pfd[2].fd = follow_fd(pl->follow);
+	for (int i = 0; i < 3; i++)
+		pfd[i].events = POLLIN;
 	while (!pl->stop) {
-		int rc = poll(pfd, pl->n_captures + 1, 100);
+		int rc = poll(pfd, 3, 100);
+		int n;
 
 		if (rc < 0 && errno != EINTR) {
 			log_error("poll: %s", strerror(errno));
@@ -442,47 +659,79 @@ static int run_live(struct pipeline *pl)
 		}
 		if (pfd[0].revents)
 			handle_signals(pl);
-		/* Drain every capture each round: ring timeouts can leave frames without POLLIN. */
-		for (size_t i = 0; i < pl->n_captures; i++) {
-			int n;
-
-			do {
-				n = capture_dispatch(pl->captures[i], MAIN_BATCH_FRAMES, on_frame,
-						     pl);
-			} while (n == MAIN_BATCH_FRAMES);
-			if (n < 0) {
-				ret = 1;
-				pl->stop = true;
-			}
+		/* Interfaces first, so frames of a new interface find it attached. */
+		if (pfd[2].revents && follow_process(pl->follow, &pl->sink) < 0) {
+			ret = 1;
+			break;
+		}
+		/* Drain each round: ring timeouts can leave frames without POLLIN. */
+		do {
+			n = capture_dispatch(pl->cap, MAIN_BATCH_FRAMES, &pl->sink);
+		} while (n == MAIN_BATCH_FRAMES);
+		if (n < 0) {
+			ret = 1;
+			break;
 		}
 		if (now_ms() >= last_tick + MAIN_TICK_MS) {
 			last_tick = now_ms();
 			tick(pl, last_tick);
 		}
 	}
+	/* Frames still in the rings belong to this run's counts. */
+	while (capture_dispatch(pl->cap, MAIN_BATCH_FRAMES, &pl->sink) > 0)
+		;
 	return ret;
 }
 
 static int open_captures(struct pipeline *pl)
 {
 	struct conf *c = &pl->conf;
+	struct follow_config fc = {
+		.on_attach = on_attach,
+		.on_detach = on_detach,
+		.user = pl,
+	};
 
+	pl->sink = (struct capture_sink){
+		.frame = on_frame,
+		.packet = on_packet,
+		.flow = on_flow,
+		.user = pl,
+	};
 	if (c->read_file) {
-		pl->captures[0] = cap_pcap_open_file(c->read_file);
-		if (!pl->captures[0])
-			return -EIO;
-		pl->n_captures = 1;
-		return 0;
+		pl->cap = cap_pcap_open_file(c->read_file);
+		return pl->cap ? 0 : -EIO;
 	}
-	for (size_t i = 0; i < c->n_interfaces; i++) {
-		pl->captures[i] = cap_pcap_open_live(c->interfaces[i], &c->live);
-		if (!pl->captures[i])
-			return -EIO;
-		pl->n_captures = i + 1;
-		log_info("capturing on interface '%s' (ifindex %u)", c->interfaces[i],
-			 pl->captures[i]->ifindex);
-	}
-	return 0;
+	c->live.idle_timeout_ms = c->flow.idle_timeout_ms;
+	c->live.active_timeout_ms = c->flow.active_timeout_ms;
+	c->live.tunnel_view = c->decode.tunnel_view;
+	pl->cap = c->backend == CONF_BACKEND_EBPF ? cap_ebpf_new(&c->live)
+						  : cap_pcap_new_live(&c->live);
+	if (!pl->cap)
+		return -EIO;
+	fc.static_names = pl->include_from_cli;
+	for (size_t i = 0; i < c->include.n; i++)
+		fc.include[fc.n_include++] = c->include.v[i];
+	for (size_t i = 0; i < c->exclude.n; i++)
+		fc.exclude[fc.n_exclude++] = c->exclude.v[i];
+	log_info("live capture with the %s backend; following interfaces that match %zu "
+		 "pattern(s)",
+		 pl->cap->ops->name, c->include.n);
+	pl->follow = follow_new(pl->cap, &fc);
+	return pl->follow ? 0 : -EIO;
+}
+
+_Static_assert((int)CONF_CLOUD_AWS == (int)CLOUDMETA_AWS &&
+		       (int)CONF_CLOUD_AZURE == (int)CLOUDMETA_AZURE &&
+		       (int)CONF_CLOUD_AUTO == (int)CLOUDMETA_AUTO,
+	       "enrich.cloud values map 1:1 to cloudmeta providers");
+
+/* Flows on a VM's tap device teach the libvirt source the VM's address. */
+static void observe_vm_flow(const struct flow_record *rec, const char *ifname, void *user)
+{
+	(void)ifname;
+	libvirt_observe(user, rec->key.ifindex, rec->key.direction, rec->key.ip_version,
+			rec->key.src_addr, rec->key.dst_addr);
 }
 
 /* Registry, metadata and exporter: everything --check-config validates. */
@@ -504,8 +753,35 @@ static int build_export(struct pipeline *pl)
 		if (!pl->inventory || inventory_reload(pl->inventory) < 0)
 			return -EINVAL;
 	}
+	if (c->libvirt) {
+		struct libvirt_config lc = {
+			.domain_dir = c->libvirt_dir,
+			.leases_dir = c->libvirt_leases_dir,
+		};
+
+		pl->libvirt = libvirt_new(pl->enrich, &lc);
+		if (!pl->libvirt)
+			return -ENOMEM;
+		libvirt_poll(pl->libvirt, now_ms());
+	}
+	if (c->cloud != CONF_CLOUD_OFF) {
+		struct cloudmeta_config cc = {
+			.provider = (enum cloudmeta_provider)c->cloud,
+			.base_url = c->cloud_url,
+			.timeout_ms = c->cloud_timeout_ms,
+			.refresh_ms = c->cloud_refresh_ms,
+		};
+
+		pl->cloud = cloudmeta_new(pl->enrich, &cc);
+		if (!pl->cloud)
+			return -EINVAL;
+	}
 	pl->exporter = export_new(pl->registry, pl->enrich, &c->export);
-	return pl->exporter ? 0 : -ENOMEM;
+	if (!pl->exporter)
+		return -ENOMEM;
+	if (pl->libvirt)
+		export_set_observer(pl->exporter, observe_vm_flow, pl->libvirt);
+	return 0;
 }
 
 static int add_targets(struct pipeline *pl)
@@ -513,7 +789,7 @@ static int add_targets(struct pipeline *pl)
 	struct conf *c = &pl->conf;
 	uint64_t now = now_ms();
 
-	if (c->n_targets == 0) {
+	if (c->targets.n == 0) {
 		if (!c->read_file) {
 			log_error(
 				"no export target: give -e udp:HOST:PORT (or set export.targets)");
@@ -524,14 +800,14 @@ static int add_targets(struct pipeline *pl)
 				  "file:PATH, or redirect standard output (IPFIX is binary)");
 			return -EINVAL;
 		}
-		conf_add_target(c, "file:-");
+		conf_list_add(&c->targets, "file:-");
 	}
-	for (size_t i = 0; i < c->n_targets; i++) {
+	for (size_t i = 0; i < c->targets.n; i++) {
 		struct transport_spec spec;
 		char err[256];
 
-		if (transport_parse(c->targets[i], &spec, err, sizeof(err)) < 0) {
-			log_error("export target '%s': %s", c->targets[i], err);
+		if (transport_parse(c->targets.v[i], &spec, err, sizeof(err)) < 0) {
+			log_error("export target '%s': %s", c->targets.v[i], err);
 			return -EINVAL;
 		}
 		if (export_add_target(pl->exporter, &spec, now) < 0)
@@ -540,14 +816,86 @@ static int add_targets(struct pipeline *pl)
 	return 0;
 }
 
+/*
+ * End of a live run: remember what is attached and each interface's counters (the ring
+ * was drained; capture is over) before every interface is detached for the final flush.
+ */
+static void snapshot_ifaces(struct pipeline *pl)
+{
+	const char *name;
+	struct capture_stats cs;
+	size_t n = 0;
+
+	pl->attached_at_stop = follow_attached(pl->follow);
+	pl->detaches_at_stop = pl->detaches;
+	if (!pl->cap->ops->iface_stats)
+		return;
+	while (pl->cap->ops->iface_stats(pl->cap, n, &name, &cs))
+		n++;
+	pl->final_ifaces = calloc(n ? n : 1, sizeof(*pl->final_ifaces));
+	if (!pl->final_ifaces)
+		return;
+	for (size_t i = 0; i < n && pl->cap->ops->iface_stats(pl->cap, i, &name, &cs); i++) {
+		snprintf(pl->final_ifaces[i].name, sizeof(pl->final_ifaces[i].name), "%s", name);
+		pl->final_ifaces[i].stats = cs;
+		pl->n_final_ifaces = i + 1;
+	}
+}
+
+/*
+ * The Kubernetes source: with --kubeconfig / kubernetes.enabled, or in a pod (service
+ * account present). Offline, the first full sync is awaited so the file is labelled.
+ */
+static int start_kubernetes(struct pipeline *pl)
+{
+	struct conf_kubernetes *kc = &pl->conf.k8s;
+	struct k8s_config cfg = {
+		.kubeconfig = kc->kubeconfig,
+		.sa_dir = kc->incluster_dir,
+		.page_limit = kc->page_limit,
+		.watch_timeout_s = kc->watch_timeout_s,
+		.token_reread_s = kc->token_reread_ms / 1000,
+		.store =
+			{
+				.cluster_name = kc->cluster_name,
+				.tombstone_ms = kc->tombstone_ms,
+				.max_objects = kc->max_objects,
+				.max_object_bytes = kc->max_object_bytes,
+			},
+	};
+	int rc;
+
+	for (size_t i = 0; i < kc->label_keys.n && i < K8S_MAX_EXPORTED_LABELS; i++)
+		cfg.store.label_keys[cfg.store.n_label_keys++] = kc->label_keys.v[i];
+	if (!kc->enabled && !k8s_available(&cfg))
+		return 0;
+	pl->k8s = k8s_new(&cfg, pl->enrich);
+	if (!pl->k8s || k8s_start(pl->k8s) < 0)
+		return -EINVAL;
+	if (!pl->conf.read_file)
+		return 0;
+	rc = k8s_wait_synced(pl->k8s, kc->sync_timeout_ms);
+	if (rc == -ETIMEDOUT)
+		log_warn("kubernetes: no full sync within %u ms; reading the capture anyway, "
+			 "records may lack Kubernetes labels",
+			 kc->sync_timeout_ms);
+	if (k8s_synced(pl->k8s))
+		pl->k8s_synced = true;
+	return 0;
+}
+
 static void teardown(struct pipeline *pl)
 {
-	for (size_t i = 0; i < pl->n_captures; i++)
-		capture_close(pl->captures[i]);
+	follow_free(pl->follow);
+	capture_close(pl->cap);
+	free(pl->final_ifaces);
 	flowtab_free(pl->flowtab);
 	decode_free(pl->decoder);
 	export_free(pl->exporter, pl->conf.shutdown_linger_ms);
 	inventory_free(pl->inventory);
+	k8s_free(pl->k8s);	   /* joins its thread before the enrich layer goes */
+	cloudmeta_free(pl->cloud); /* joins its thread before the enrich layer goes */
+	libvirt_free(pl->libvirt);
 	enrich_free(pl->enrich);
 	registry_free(pl->registry);
 	if (pl->sigfd >= 0)
@@ -578,6 +926,7 @@ int main(int argc, char **argv)
 	if (ret >= 0)
 		return ret;
 	ret = build_conf(&pl.conf, &cli);
+	pl.include_from_cli = cli.n_interfaces > 0;
 	log_set_level(pl.conf.log_level);
 	log_use_syslog(pl.conf.log_syslog);
 	if (ret)
@@ -590,21 +939,29 @@ int main(int argc, char **argv)
 		printf("configuration OK\n");
 		goto out;
 	}
-	if (!pl.conf.read_file && pl.conf.n_interfaces == 0) {
-		log_error("nothing to capture: give -r FILE or -i IFACE (see --help)");
+	if (!pl.conf.read_file && pl.conf.include.n == 0) {
+		log_error("nothing to capture: give -r FILE or -i PATTERN, or set capture.include");
 		ret = 2;
 		goto out;
 	}
 	pl.decoder = decode_new(&pl.conf.decode);
 	pl.flowtab = flowtab_new(&pl.conf.flow, export_flow, pl.exporter);
 	if (!pl.decoder || !pl.flowtab || setup_signals(&pl) < 0 || add_targets(&pl) < 0 ||
-	    open_captures(&pl) < 0) {
+	    start_kubernetes(&pl) < 0 || open_captures(&pl) < 0) {
 		ret = 1;
 		goto out;
 	}
 	ret = pl.conf.read_file ? run_offline(&pl) : run_live(&pl);
 	/* Pick up metadata published since the last tick before labelling the last flows. */
 	export_tick(pl.exporter, now_ms());
+	if (pl.follow) {
+		/* Detach every interface: last frames and kernel-metered flows are handed over. */
+		snapshot_ifaces(&pl);
+		follow_detach_all(pl.follow, &pl.sink);
+		pl.stopped = true;
+	}
+	if (pl.cap && pl.cap->ops->expire)
+		pl.cap->ops->expire(pl.cap, now_ms(), true, &pl.sink);
 	flowtab_flush(pl.flowtab, FLOWTAB_END_FORCED);
 	export_tick(pl.exporter, now_ms());
 	export_drain(pl.exporter, pl.conf.shutdown_linger_ms);

@@ -19,11 +19,47 @@
 
 #define CONF_MAX_LIST 64
 
+/* A list setting: owned strings. */
+struct conf_list {
+	char *v[CONF_MAX_LIST];
+	size_t n;
+};
+
+enum conf_backend {
+	CONF_BACKEND_PCAP = 0,
+	CONF_BACKEND_EBPF,
+};
+
+enum conf_cloud {
+	CONF_CLOUD_OFF = 0,
+	CONF_CLOUD_AWS,
+	CONF_CLOUD_GCP,
+	CONF_CLOUD_AZURE,
+	CONF_CLOUD_AUTO,
+};
+
+/* The Kubernetes source's settings (group "kubernetes"). Strings owned. */
+struct conf_kubernetes {
+	bool enabled;	     /* also turned on by --kubeconfig or running in a cluster */
+	char *kubeconfig;    /* NULL: in-cluster service account */
+	char *incluster_dir; /* service account directory (token, ca.crt, namespace) */
+	char *cluster_name;
+	struct conf_list label_keys; /* pod labels exported in PodLabels */
+	uint32_t tombstone_ms;
+	uint32_t sync_timeout_ms; /* -r waits this long for the first full sync */
+	uint32_t page_limit;
+	uint32_t watch_timeout_s;
+	uint32_t token_reread_ms;
+	uint32_t max_objects;
+	uint32_t max_object_bytes;
+};
+
 struct conf {
 	/* capture */
 	char *read_file;		 /* owned; offline input, or NULL */
-	char *interfaces[CONF_MAX_LIST]; /* owned */
-	size_t n_interfaces;
+	enum conf_backend backend;	 /* live capture backend */
+	struct conf_list include;	 /* interface name patterns followed live */
+	struct conf_list exclude;	 /* patterns never followed, even if included */
 	struct capture_live_config live; /* bpf_filter owned (cast away const) */
 
 	/* decode and flow table */
@@ -32,13 +68,20 @@ struct conf {
 
 	/* enrichment */
 	char *inventory; /* owned; inventory JSON path, or NULL */
+	bool libvirt;	 /* VM names from libvirt's runtime domain XML */
+	char *libvirt_dir;
+	char *libvirt_leases_dir;
+	enum conf_cloud cloud; /* cloud metadata service of the node, default off */
+	char *cloud_url;       /* owned; NULL = the provider's well-known address */
+	uint32_t cloud_timeout_ms;
+	uint32_t cloud_refresh_ms;
+	struct conf_kubernetes k8s;
 
 	/* export */
-	char *targets[CONF_MAX_LIST]; /* owned; "udp:host:port", ... */
-	size_t n_targets;
-	uint32_t pen;	      /* Private Enterprise Number, default 32473 */
-	char *elements_file;  /* owned; registry XML */
-	char *templates_file; /* owned; template definitions */
+	struct conf_list targets; /* "udp:host:port", ... */
+	uint32_t pen;		  /* Private Enterprise Number, default 32473 */
+	char *elements_file;	  /* owned; registry XML */
+	char *templates_file;	  /* owned; template definitions */
 	struct export_config export;
 
 	/* daemon */
@@ -62,9 +105,10 @@ int conf_load_file(struct conf *c, const char *path, char *errbuf, size_t errbuf
 /* Check ranges and combinations. Returns 0 or -EINVAL with the reason in errbuf. */
 int conf_validate(const struct conf *c, char *errbuf, size_t errbuf_size);
 
-/* Append to a list setting (interfaces, targets). Returns 0 or -E2BIG. */
-int conf_add_interface(struct conf *c, const char *name);
-int conf_add_target(struct conf *c, const char *target);
+/* Append to / empty a list setting. conf_list_add returns 0 or -E2BIG. */
+int conf_list_add(struct conf_list *l, const char *value);
+void conf_list_clear(struct conf_list *l);
+
 /* Replace an owned string field. */
 void conf_set_str(char **field, const char *value);
 

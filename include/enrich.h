@@ -68,10 +68,22 @@ void enrich_builder_free(struct enrich_table_builder *b);
 /*
  * Add an endpoint (one address) or a subnet (a prefix) with its labels. fields[d] may be
  * NULL; strings are copied. A later entry for the same address/prefix replaces the
- * earlier one. Returns 0 or -errno.
+ * earlier one. An endpoint added this way is valid always (the span [0, UINT64_MAX)).
+ * Returns 0 or -errno.
  */
 int enrich_builder_add_endpoint(struct enrich_table_builder *b, const struct enrich_addr *addr,
 				const char *const fields[ENRICH_DIM_COUNT]);
+/*
+ * Add an endpoint valid for [valid_from_ms, valid_until_ms) (0 = since ever, UINT64_MAX =
+ * still valid), for sources that know who held an address when (a pod IP reused after a
+ * pod died). An address may have several entries; one with the same span as an earlier
+ * one replaces it. Times are on the clock of the flows' start times (wall-clock ms since
+ * the epoch). Returns 0, -EINVAL (also for valid_from_ms >= valid_until_ms) or -errno.
+ * Which entry a lookup picks: see enrich_lookup().
+ */
+int enrich_builder_add_endpoint_span(struct enrich_table_builder *b, const struct enrich_addr *addr,
+				     const char *const fields[ENRICH_DIM_COUNT],
+				     uint64_t valid_from_ms, uint64_t valid_until_ms);
 int enrich_builder_add_subnet(struct enrich_table_builder *b, const struct enrich_addr *prefix,
 			      uint8_t prefix_len, const char *const fields[ENRICH_DIM_COUNT]);
 /* Turn the builder into an immutable table (refcount 1) and free the builder. */
@@ -79,6 +91,7 @@ struct enrich_table *enrich_builder_finish(struct enrich_table_builder *b);
 
 struct enrich_table *enrich_table_ref(struct enrich_table *t);
 void enrich_table_unref(struct enrich_table *t);
+/* Distinct endpoint addresses (an address with several spans counts once), and subnets. */
 size_t enrich_table_endpoints(const struct enrich_table *t);
 size_t enrich_table_subnets(const struct enrich_table *t);
 
@@ -119,6 +132,15 @@ uint64_t enrich_snapshot_generation(const struct enrich_snapshot *s);
  * Endpoint fields (any source, by precedence) win over the longest-prefix-matching
  * subnet's fields; remaining fields stay NULL. Returns true if anything matched.
  * ret_labels is always written (all NULL when nothing matched). No allocation, no lock.
+ *
+ * Where a source's table has several entries for the address, exactly one of them is
+ * used, chosen by at_ms:
+ *   1. an entry with valid_from <= at_ms < valid_until; if several, the one that started
+ *      last (the newest holder: its IP was handed out after the older one let go);
+ *   2. else the entry that starts first after at_ms (a flow seen before its holder was:
+ *      watch latency, or a gap between the old holder's death and the new one's sighting);
+ *   3. else the entry that ended last (a late flow to an address nobody holds any more).
+ * Ties go to the entry added later. Cost: O(entries of the address) in that table.
  */
 bool enrich_lookup(const struct enrich_snapshot *s, const struct enrich_addr *addr, uint64_t at_ms,
 		   struct enrich_labels *ret_labels);

@@ -42,6 +42,18 @@ size_t export_n_targets(const struct exporter *x);
 
 /* The flowtab_export_fn: user must be the struct exporter. */
 void export_flow(const struct flow_record *rec, void *user);
+/*
+ * Name the interface with this index (interfaceName of its records); NULL forgets it.
+ * The name is copied. Call before the interface's first flow and forget it only after
+ * its flows were flushed. Returns 0 or -ENOMEM.
+ */
+int export_set_interface(struct exporter *x, uint32_t ifindex, const char *name);
+/*
+ * Called for every record after it was labelled, before it is encoded (e.g. the libvirt
+ * source learns VM addresses from flows on VM interfaces). NULL clears it.
+ */
+typedef void (*export_observe_fn)(const struct flow_record *rec, const char *ifname, void *user);
+void export_set_observer(struct exporter *x, export_observe_fn fn, void *user);
 /* Once a second (and at end of input): pick up a new snapshot, flush messages, drive transports. */
 void export_tick(struct exporter *x, uint64_t now_ms);
 

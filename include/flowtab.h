@@ -32,6 +32,10 @@ struct flow_record {
 	uint8_t tcp_flags;  /* OR of TCP flags since the previous report */
 	uint8_t tos;	    /* ToS of the first packet */
 	uint8_t end_reason; /* enum flowtab_end_reason */
+	/* Outer tunnel endpoints of the flow's first packet; outer_ip_version 0 = none. */
+	uint8_t outer_ip_version;
+	uint8_t outer_src_addr[16];
+	uint8_t outer_dst_addr[16];
 };
 
 typedef void (*flowtab_export_fn)(const struct flow_record *rec, void *user);

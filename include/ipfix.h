@@ -46,10 +46,11 @@ void ipfix_encoder_free(struct ipfix_encoder *enc);
  */
 int ipfix_encoder_templates(struct ipfix_encoder *enc, uint64_t now_ms);
 /*
- * Append one record with the labels of both ends (either may be NULL for "none").
+ * Append one record with the labels of both ends (either may be NULL for "none") and the
+ * name of its observation interface (interfaceName; NULL for none, borrowed for the call).
  * Emits a data message when the current one is full. Returns 0 or -errno.
  */
-int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec,
+int ipfix_encoder_add(struct ipfix_encoder *enc, const struct flow_record *rec, const char *ifname,
 		      const struct enrich_labels *src, const struct enrich_labels *dst,
 		      uint64_t now_ms);
 /* Emit the pending data message, if any. Returns 0 or -errno. */

@@ -37,9 +37,15 @@ for args in "-r a.pcap -i lo" "--bogus" "-r a.pcap extra"; do
 	expect_eq "exit status for '$args'" "$rc" 2
 done
 rc=0
-"$LABELFLOWD" -e file:/dev/null >"$T/out" 2>&1 || rc=$?
+"$LABELFLOWD" --backend afxdp -r /dev/null >"$T/out" 2>&1 || rc=$?
+expect_eq "exit status for an unknown backend" "$rc" 2
+grep -q "must be pcap or ebpf" "$T/out" || fail "no hint for a bad backend"
+# No -r, no -i and nothing to follow in the config: a usage error, not an idle daemon.
+printf 'capture: { include = [ ]; };\n' >"$T/empty.conf"
+rc=0
+timeout 10 "$LABELFLOWD" -c "$T/empty.conf" -e file:/dev/null >"$T/out" 2>&1 || rc=$?
 expect_eq "exit status without input" "$rc" 2
-grep -q "give -r FILE or -i IFACE" "$T/out" || fail "no hint without input"
+grep -q "give -r FILE or -i PATTERN" "$T/out" || fail "no hint without input"
 
 # A malformed target is refused before anything is read.
 rc=0

@@ -147,7 +147,7 @@ expect_eq "captured frames = kernel rx+tx on vethA" "$frames_got" "$KFRAMES"
 expect_eq "decoded + non_ip = frames" "$((decoded + non_ip))" "$frames_got"
 # 20 echo requests + 20 replies, 10 + 10 over IPv6, 100 datagrams, plus any ND traffic.
 [ "$decoded" -ge $((40 + 20 + UDP_COUNT)) ] || fail "only $decoded packets decoded"
-expect_eq "kernel dropped" "$(kv capture.vethA.kernel_dropped "$st")" 0
+expect_eq "kernel dropped" "$(kv capture.iface.vethA.kernel_dropped "$st")" 0
 expect_eq "exported packets" "$(kv export.packets "$st")" "$decoded"
 expect_eq "flows in cache at exit" "$(kv flow.active "$st")" 0
 expect_eq "ipfixDump packets" "$(ipfix_sum "$T/out.ipfix" packetDeltaCount)" "$decoded"
@@ -156,7 +156,8 @@ expect_eq "ipfixDump octets" "$(ipfix_sum "$T/out.ipfix" octetDeltaCount)" \
 
 ipfixDump --rfc5610 -i "$T/out.ipfix" >"$T/dump.txt"
 # rec FIELD NAME=VALUE...: sum of FIELD over the flow records matching every NAME=VALUE;
-# FIELD '#ifindex' prints the distinct ingressInterface values instead.
+# FIELD '#ifindex' prints the distinct observation interface indexes instead: ingressInterface
+# of ingress records (flowDirection 0), egressInterface of egress records (1).
 rec() {
 	python3 - "$T/dump.txt" "$@" <<'EOF'
 import ipaddress
@@ -185,7 +186,8 @@ for line in open(sys.argv[1]):
         cur[m.group(2)] = m.group(3).strip()
 flows = [r for r in records if r.get("#tid") != 0xFFF0]
 if want == "#ifindex":
-    print(" ".join(sorted({r.get("ingressInterface", "?") for r in flows})))
+    print(" ".join(sorted({r.get("egressInterface" if r.get("flowDirection") == "1"
+                                 else "ingressInterface", "?") for r in flows})))
     sys.exit(0)
 
 
@@ -206,7 +208,7 @@ print(total)
 EOF
 }
 
-expect_eq "ingressInterface of every record" "$(rec '#ifindex')" "$IFINDEX"
+expect_eq "observation interface of every record" "$(rec '#ifindex')" "$IFINDEX"
 expect_eq "ICMP echo requests $A4 -> $B4" "$(rec packetDeltaCount sourceIPv4Address="$A4" \
 	destinationIPv4Address="$B4" protocolIdentifier=1)" 20
 expect_eq "ICMP echo request octets" "$(rec octetDeltaCount sourceIPv4Address="$A4" \

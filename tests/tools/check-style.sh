@@ -5,7 +5,8 @@ set -u
 top=${1:-.}
 cd "$top" || exit 2
 status=0
-files=$(ls exporter/*.c include/*.h tests/unit/*.c tests/unit/*.h tests/tools/*.c 2>/dev/null)
+files=$(ls exporter/*.c exporter/bpf/*.bpf.c exporter/bpf/labelflow_tc.h include/*.h tests/unit/*.c tests/unit/*.h \
+	tests/tools/*.c bench/*.c 2>/dev/null)
 banned='\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok|alloca)[[:space:]]*\('
 if grep -nE "$banned" $files; then
 	echo "check-style: banned function used (see STYLE: strcpy strcat sprintf gets atoi strtok alloca)"

@@ -5,7 +5,8 @@
  * test can compare the daemon's counters with numbers known in advance. One splitmix64
  * stream drives every choice, so the same options always give the same bytes. Frames are
  * built in one preallocated buffer and payload checksums come from prefix sums over a fixed
- * pattern, so a million packets take well under a second of CPU.
+ * pattern, so a million packets take well under a second of CPU. --tunnel wraps every IP
+ * packet in one overlay encapsulation (VXLAN, Geneve, IP-in-IP, GRE, NVGRE).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,19 +22,22 @@
 
 #include <pcap/pcap.h>
 
-#define MK_FRAME_MAX	 4096	   /* largest frame built: 1500-byte IP + QinQ Ethernet */
-#define MK_ETH_MIN	 60	   /* Ethernet frame without FCS, after padding */
-#define MK_MTU		 1500	   /* IP packets never exceed this */
-#define MK_PATTERN_BYTES 8192	   /* payload bytes come from here */
-#define MK_PATTERN_OFFS	 4096	   /* payloads start at an even offset below this */
-#define MK_MIN_SNAPLEN	 128	   /* every header generated fits: only payload is cut */
-#define MK_MAX_FLOWS	 16777214u /* client addresses are 10.0.0.0/8 hosts, one per flow */
-#define MK_SERVERS	 1000u	   /* server addresses shared by the flows */
-#define MK_DEFAULT_START 1700000000000ull
+#define MK_FRAME_MAX	   4096	     /* largest frame built: 1500-byte IP + QinQ Ethernet */
+#define MK_ETH_MIN	   60	     /* Ethernet frame without FCS, after padding */
+#define MK_MTU		   1500	     /* IP packets never exceed this */
+#define MK_PATTERN_BYTES   8192	     /* payload bytes come from here */
+#define MK_PATTERN_OFFS	   4096	     /* payloads start at an even offset below this */
+#define MK_MIN_SNAPLEN	   128	     /* every header generated fits: only payload is cut */
+#define MK_MIN_SNAPLEN_TUN 256	     /* the same with the deepest tunnel headers (200 bytes) */
+#define MK_MAX_FLOWS	   16777214u /* client addresses are 10.0.0.0/8 hosts, one per flow */
+#define MK_SERVERS	   1000u     /* server addresses shared by the flows */
+#define MK_DEFAULT_START   1700000000000ull
 
 #define IPPROTO_V_ICMP	 1
+#define IPPROTO_V_IPIP	 4
 #define IPPROTO_V_TCP	 6
 #define IPPROTO_V_UDP	 17
+#define IPPROTO_V_IPV6	 41
 #define IPPROTO_V_GRE	 47
 #define IPPROTO_V_ICMP6	 58
 #define IPPROTO_V_SCTP	 132
@@ -53,6 +57,26 @@
 #define ETH_IPV6  0x86dd
 #define ETH_QINQ  0x88a8
 #define ETH_LOCAL 0x88b5 /* local experimental EtherType: GRE payload no dissector decodes */
+#define ETH_TEB	  0x6558 /* Transparent Ethernet Bridging: Ethernet inside GRE/Geneve */
+
+/*
+ * Encapsulations for --tunnel. type is the decoder's enum decode_tunnel value (reported in
+ * the truth as tunnel_type); port the outer UDP destination port (0: not UDP).
+ */
+struct mk_tunnel {
+	const char *name;
+	unsigned int type;
+	uint16_t port;
+	bool eth; /* carries an Ethernet frame */
+};
+
+enum { MK_TUN_VXLAN = 1, MK_TUN_GENEVE, MK_TUN_IPIP, MK_TUN_GRE, MK_TUN_NVGRE };
+
+static const struct mk_tunnel mk_tunnels[] = {
+	{"vxlan", MK_TUN_VXLAN, 4789, true},   {"vxlan8472", MK_TUN_VXLAN, 8472, true},
+	{"geneve", MK_TUN_GENEVE, 6081, true}, {"ipip", MK_TUN_IPIP, 0, false},
+	{"gre", MK_TUN_GRE, 0, false},	       {"nvgre", MK_TUN_NVGRE, 0, true},
+};
 
 /* Link types offered; linktype is the LINKTYPE_* number written into the file header. */
 struct mk_link {
@@ -118,6 +142,9 @@ struct mk_truth {
 	uint64_t snapped_frames;   /* caplen < wire length */
 	uint64_t tcp_fin_flows;	   /* TCP connections closed with FIN */
 	uint64_t tcp_rst_flows;	   /* TCP connections closed with RST */
+	uint64_t tunnel_packets;   /* IP packets written inside a tunnel */
+	uint64_t outer_ip_octets;  /* outer IP lengths summed: octets in the outer view */
+	uint64_t outer_flows;	   /* distinct outer-view keys */
 	uint64_t drops[MK_DROP_COUNT];
 	uint64_t first_ts_us;
 	uint64_t last_ts_us;
@@ -165,9 +192,30 @@ struct mk_l4 {
 	uint32_t payload_len;
 };
 
+/*
+ * Outer-view keys seen, for outer_flows: an open-addressing set of key + 1 (0 = free),
+ * sized at setup for two keys (directions) per conversation at most 1/2 full.
+ */
+struct mk_keyset {
+	uint64_t *slot; /* owned */
+	uint64_t mask;
+};
+
+/* What --tunnel wraps each packet in. */
+struct mk_tun_opts {
+	const struct mk_tunnel *tun; /* NULL: no tunnel */
+	uint32_t vni;		     /* VNI, GRE key, NVGRE VSID */
+	bool vni_set;		     /* GRE: a key only when --vni was given */
+	uint8_t outer_ipv;	     /* 4 or 6 */
+	uint16_t inner_vlan;	     /* 802.1Q tag inside the tunnel's Ethernet frame; 0 = none */
+};
+
 /* One generator. Owns the dumper and every buffer; nothing is allocated per packet. */
 struct mk {
 	const struct mk_link *link;
+	struct mk_tun_opts tun;
+	struct mk_keyset outer_keys;
+	uint32_t gre_seq;
 	pcap_t *dead;	       /* owned */
 	pcap_dumper_t *dumper; /* owned */
 	uint32_t snaplen;
@@ -458,19 +506,242 @@ static uint32_t mk_pad(const struct mk *mk, uint8_t *f, uint32_t len)
 	return MK_ETH_MIN;
 }
 
+/* ---- tunnels ---------------------------------------------------------------------------- */
+
+/*
+ * Outer addresses: node A (192.168.0.1, fd00:ffff::1) sends the packets marked outgoing
+ * (client to server in the mix, every demo packet), node B (.2, ::2) the rest.
+ */
+static void mk_node_addr(uint8_t ipv, bool node_a, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (ipv == 4) {
+		out[0] = 192;
+		out[1] = 168;
+		out[3] = node_a ? 1 : 2;
+	} else {
+		out[0] = 0xfd;
+		out[2] = 0xff;
+		out[3] = 0xff;
+		out[15] = node_a ? 1 : 2;
+	}
+}
+
+/*
+ * Outer UDP source port: a hash of the inner addresses and protocol in 49152..65535, like
+ * Linux's port from the inner flow hash but without the ports, so that every fragment of a
+ * datagram gets the same one.
+ */
+static uint16_t mk_tun_sport(const struct mk_pkt *p)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		h = (h ^ p->src[i]) * 0x100000001b3ull;
+	for (i = 0; i < 16; i++)
+		h = (h ^ p->dst[i]) * 0x100000001b3ull;
+	h = (h ^ p->proto) * 0x100000001b3ull;
+	return (uint16_t)(49152 + ((h ^ h >> 32) & 0x3fff));
+}
+
+/*
+ * Bytes between the link header (with the outer VLAN tags) and the inner IP header.
+ * Every other packet carries a Geneve option (8 bytes) / a GRE checksum (4 bytes): alt.
+ */
+static uint32_t mk_tun_len(const struct mk *mk, bool alt)
+{
+	const struct mk_tun_opts *t = &mk->tun;
+	uint32_t n = t->outer_ipv == 4 ? 20 : 40;
+
+	switch (t->tun->type) {
+	case MK_TUN_VXLAN:
+		n += 8 + 8;
+		break;
+	case MK_TUN_GENEVE:
+		n += 8 + 8 + (alt ? 8 : 0);
+		break;
+	case MK_TUN_GRE: /* sequence number always, checksum on alt, key with --vni */
+		n += 4 + 4 + (alt ? 4 : 0) + (t->vni_set ? 4 : 0);
+		break;
+	case MK_TUN_NVGRE: /* RFC 7637: key only */
+		n += 4 + 4;
+		break;
+	default:
+		break;
+	}
+	if (t->tun->eth)
+		n += 14 + (t->inner_vlan ? 4 : 0);
+	return n;
+}
+
+/* Remember an outer-view key; counts outer_flows. */
+static void mk_note_outer_key(struct mk *mk, uint64_t key)
+{
+	struct mk_keyset *ks = &mk->outer_keys;
+	uint64_t v = key + 1, i = (key * 0x9e3779b97f4a7c15ull) >> 20;
+
+	for (i &= ks->mask; ks->slot[i]; i = (i + 1) & ks->mask)
+		if (ks->slot[i] == v)
+			return;
+	if (mk->truth.outer_flows * 2 >= ks->mask) {
+		fprintf(stderr, "lf-mkpcap: outer key set full\n");
+		exit(1);
+	}
+	ks->slot[i] = v;
+	mk->truth.outer_flows++;
+}
+
+/*
+ * Write the outer IP header and everything up to the inner IP packet (enc bytes in all,
+ * as mk_tun_len() said) in front of the inner_len-byte packet already at o + enc, with
+ * valid checksums (outer UDP over IPv4 has none, as Linux sends VXLAN). Returns the outer
+ * IP length.
+ */
+static uint32_t mk_tun_wrap(struct mk *mk, const struct mk_pkt *p, uint8_t *o, uint32_t enc,
+			    uint32_t inner_len, bool alt)
+{
+	const struct mk_tun_opts *t = &mk->tun;
+	uint32_t ohl = t->outer_ipv == 4 ? 20 : 40, total = enc + inner_len, x = ohl, csum_at = 0;
+	uint8_t src[16], dst[16], proto;
+	uint16_t sport = 0, vlan;
+	uint64_t sum;
+
+	mk_node_addr(t->outer_ipv, p->outgoing, src);
+	mk_node_addr(t->outer_ipv, !p->outgoing, dst);
+	switch (t->tun->type) {
+	case MK_TUN_VXLAN:
+	case MK_TUN_GENEVE:
+		proto = IPPROTO_V_UDP;
+		sport = mk_tun_sport(p);
+		put16(o + x, sport);
+		put16(o + x + 2, t->tun->port);
+		put16(o + x + 4, (uint16_t)(total - ohl));
+		put16(o + x + 6, 0);
+		x += 8;
+		memset(o + x, 0, 8);
+		put32(o + x + 4, t->vni << 8);
+		if (t->tun->type == MK_TUN_VXLAN) {
+			o[x] = 0x08; /* I: the VNI is valid */
+			x += 8;
+			break;
+		}
+		put16(o + x + 2, ETH_TEB);
+		o[x] = alt ? 2 : 0; /* option length in 4-byte words */
+		x += 8;
+		if (alt) { /* one option: class 0x0103, type 1, 4 bytes of data */
+			put16(o + x, 0x0103);
+			o[x + 2] = 1;
+			o[x + 3] = 1;
+			put32(o + x + 4, (uint32_t)mk->truth.tunnel_packets);
+			x += 8;
+		}
+		break;
+	case MK_TUN_IPIP:
+		proto = p->ipv == 4 ? IPPROTO_V_IPIP : IPPROTO_V_IPV6;
+		break;
+	default: {
+		bool nvgre = t->tun->type == MK_TUN_NVGRE, key = nvgre || t->vni_set;
+		bool csum = !nvgre && alt, seq = !nvgre;
+
+		proto = IPPROTO_V_GRE;
+		put16(o + x,
+		      (uint16_t)((csum ? 0x8000 : 0) | (key ? 0x2000 : 0) | (seq ? 0x1000 : 0)));
+		put16(o + x + 2, nvgre ? ETH_TEB : p->ipv == 4 ? ETH_IPV4 : ETH_IPV6);
+		x += 4;
+		if (csum) {
+			csum_at = x;
+			put32(o + x, 0);
+			x += 4;
+		}
+		if (key) {
+			put32(o + x, nvgre ? t->vni << 8 : t->vni); /* NVGRE: VSID, FlowID 0 */
+			x += 4;
+		}
+		if (seq) {
+			put32(o + x, mk->gre_seq++);
+			x += 4;
+		}
+		break;
+	}
+	}
+	if (t->tun->eth) {
+		memcpy(o + x, p->dmac, 6);
+		memcpy(o + x + 6, p->smac, 6);
+		x += 12;
+		if (t->inner_vlan) {
+			put16(o + x, ETH_VLAN);
+			put16(o + x + 2, t->inner_vlan);
+			x += 4;
+		}
+		put16(o + x, p->ipv == 4 ? ETH_IPV4 : ETH_IPV6);
+		x += 2;
+	}
+	if (x != enc) {
+		fprintf(stderr, "lf-mkpcap: tunnel header is %u bytes, not %u\n", x, enc);
+		exit(1);
+	}
+	if (csum_at) /* GRE checksum: GRE header and payload, no pseudo-header */
+		put16(o + csum_at, csum_fold(csum_add(0, o + ohl, total - ohl)));
+
+	if (t->outer_ipv == 4) {
+		memset(o, 0, 20);
+		o[0] = 0x45;
+		put16(o + 2, (uint16_t)total);
+		put16(o + 4, (uint16_t)mk->truth.tunnel_packets);
+		put16(o + 6, 0x4000); /* DF: the underlay does not fragment */
+		o[8] = 64;
+		o[9] = proto;
+		memcpy(o + 12, src, 4);
+		memcpy(o + 16, dst, 4);
+		put16(o + 10, csum_fold(csum_add(0, o, 20)));
+	} else {
+		uint8_t tail[8];
+
+		memset(o, 0, 40);
+		put32(o, 0x60000000u | sport);
+		put16(o + 4, (uint16_t)(total - 40));
+		o[6] = proto;
+		o[7] = 64;
+		memcpy(o + 8, src, 16);
+		memcpy(o + 24, dst, 16);
+		if (proto == IPPROTO_V_UDP) { /* mandatory over IPv6 */
+			sum = csum_add(0, src, 16);
+			sum = csum_add(sum, dst, 16);
+			put32(tail, total - 40);
+			put32(tail + 4, IPPROTO_V_UDP);
+			sum = csum_add(sum, tail, 8);
+			sum = csum_add(sum, o + 40, total - 40);
+			put16(o + 46, csum_fold(sum) ? csum_fold(sum) : 0xffff);
+		}
+	}
+
+	/* The outer-view key: direction, outer VLAN, UDP source port, outer protocol. */
+	vlan = mk->link->linktype == 1 && p->tags ? p->vid_outer : 0;
+	mk_note_outer_key(mk, (uint64_t)p->outgoing | (uint64_t)vlan << 1 | (uint64_t)sport << 13 |
+				      (uint64_t)proto << 29);
+	return total;
+}
+
 /*
  * Write one IP packet carrying bytes [frag_off, frag_off + frag_len) of the L4 datagram.
- * A whole packet is frag_off 0, frag_len = datagram length, more false.
+ * A whole packet is frag_off 0, frag_len = datagram length, more false. With --tunnel the
+ * packet is the inner one and the outer headers go in front of it.
  */
 static void mk_emit_ip(struct mk *mk, const struct mk_pkt *p, const struct mk_l4 *l4,
 		       uint32_t frag_off, uint32_t frag_len, bool more)
 {
 	uint8_t *f = mk->frame, *ip;
-	bool frag = frag_off != 0 || more;
-	uint32_t l2, hl, len, ip_len;
+	bool frag = frag_off != 0 || more, alt = mk->truth.ip_packets & 1;
+	uint32_t l2, hl, len, ip_len, enc = 0;
 
-	l2 = mk_put_l2(mk, p, p->ipv == 4 ? ETH_IPV4 : ETH_IPV6, f);
-	ip = f + l2;
+	if (mk->tun.tun) {
+		enc = mk_tun_len(mk, alt);
+		l2 = mk_put_l2(mk, p, mk->tun.outer_ipv == 4 ? ETH_IPV4 : ETH_IPV6, f);
+	} else {
+		l2 = mk_put_l2(mk, p, p->ipv == 4 ? ETH_IPV4 : ETH_IPV6, f);
+	}
+	ip = f + l2 + enc;
 	if (p->ipv == 4) {
 		hl = 20 + p->v4_opt_len;
 		ip_len = hl + frag_len;
@@ -535,7 +806,11 @@ static void mk_emit_ip(struct mk *mk, const struct mk_pkt *p, const struct mk_l4
 		mk->truth.ipv6_packets++;
 	}
 	l4_copy(l4, frag_off, frag_len, ip + hl);
-	len = mk_pad(mk, f, l2 + ip_len);
+	if (mk->tun.tun) {
+		mk->truth.outer_ip_octets += mk_tun_wrap(mk, p, f + l2, enc, ip_len, alt);
+		mk->truth.tunnel_packets++;
+	}
+	len = mk_pad(mk, f, l2 + enc + ip_len);
 	mk_write(mk, f, len);
 
 	mk->truth.ip_packets++;
@@ -1034,6 +1309,8 @@ struct mk_opts {
 	uint32_t snaplen;
 	bool mix;
 	bool malformed;
+	bool snaplen_set;
+	struct mk_tun_opts tun;
 };
 
 /* A template packet whose addresses the malformed and ARP frames borrow. */
@@ -1669,6 +1946,14 @@ static int demo_run(struct mk *mk, const struct mk_opts *o)
 
 /* ---- output ------------------------------------------------------------------------------ */
 
+/* The flow key's tunnel_id for every packet: VNI, GRE key (0 without --vni), NVGRE VSID. */
+static uint32_t mk_tun_id(const struct mk_tun_opts *t)
+{
+	if (!t->tun || t->tun->type == MK_TUN_IPIP || (t->tun->type == MK_TUN_GRE && !t->vni_set))
+		return 0;
+	return t->vni;
+}
+
 static int write_truth(const struct mk *mk, const struct mk_opts *o, const char *path)
 {
 	const struct mk_truth *t = &mk->truth;
@@ -1705,6 +1990,11 @@ static int write_truth(const struct mk *mk, const struct mk_opts *o, const char 
 	KV("snapped_frames", t->snapped_frames);
 	KV("tcp_fin_flows", t->tcp_fin_flows);
 	KV("tcp_rst_flows", t->tcp_rst_flows);
+	KV("tunnel_type", mk->tun.tun ? mk->tun.tun->type : 0);
+	KV("tunnel_id", mk_tun_id(&mk->tun));
+	KV("tunnel_packets", t->tunnel_packets);
+	KV("outer_ip_octets", mk->tun.tun ? t->outer_ip_octets : t->ip_octets);
+	KV("outer_flows", mk->tun.tun ? t->outer_flows : t->flows);
 	for (i = 0; i < MK_DROP_COUNT; i++)
 		fprintf(f, "drop_%s=%" PRIu64 "\n", mk_drop_names[i], t->drops[i]);
 	KV("linktype", mk->link->linktype);
@@ -1770,8 +2060,22 @@ static void usage(FILE *out)
 		"      --cut-bytes N        drop the last N bytes of the file (truncated last "
 		"record)\n"
 		"      --bad-pcap-header F  write a file with a garbage pcap header to F\n"
-		"  -h, --help               this text\n",
-		MK_MIN_SNAPLEN, (unsigned long long)MK_DEFAULT_START);
+		"      --tunnel T           wrap every IP packet in vxlan (UDP 4789), vxlan8472,\n"
+		"                           geneve (6081; every other packet with an 8-byte "
+		"option),\n"
+		"                           ipip (protocol 4/41), gre (sequence numbers, checksum "
+		"on\n"
+		"                           every other packet, key with --vni) or nvgre\n"
+		"      --vni N              VXLAN/Geneve VNI, NVGRE VSID (default 42, < 2^24), "
+		"GRE\n"
+		"                           key (default: no key)\n"
+		"      --outer-ipv6         IPv6 outer header (default IPv4)\n"
+		"      --inner-vlan N       802.1Q tag N inside the tunnel's Ethernet frame "
+		"(vxlan,\n"
+		"                           geneve, nvgre)\n"
+		"  -h, --help               this text\n"
+		"With --tunnel the snaplen must be >= %d.\n",
+		MK_MIN_SNAPLEN, (unsigned long long)MK_DEFAULT_START, MK_MIN_SNAPLEN_TUN);
 }
 
 static int parse_u64(const char *opt, const char *text, uint64_t min, uint64_t max, uint64_t *ret)
@@ -1806,6 +2110,10 @@ enum {
 	OPT_SCENARIO,
 	OPT_CUT_BYTES,
 	OPT_BAD_HEADER,
+	OPT_TUNNEL,
+	OPT_VNI,
+	OPT_OUTER_IPV6,
+	OPT_INNER_VLAN,
 };
 
 static const struct option long_options[] = {
@@ -1824,9 +2132,55 @@ static const struct option long_options[] = {
 	{"scenario", required_argument, NULL, OPT_SCENARIO},
 	{"cut-bytes", required_argument, NULL, OPT_CUT_BYTES},
 	{"bad-pcap-header", required_argument, NULL, OPT_BAD_HEADER},
+	{"tunnel", required_argument, NULL, OPT_TUNNEL},
+	{"vni", required_argument, NULL, OPT_VNI},
+	{"outer-ipv6", no_argument, NULL, OPT_OUTER_IPV6},
+	{"inner-vlan", required_argument, NULL, OPT_INNER_VLAN},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
+
+/* --tunnel and its companions: consistent, defaults filled in. */
+static int check_tunnel_args(struct mk_opts *o)
+{
+	struct mk_tun_opts *t = &o->tun;
+
+	if (!t->tun) {
+		if (t->vni_set || t->outer_ipv || t->inner_vlan) {
+			fprintf(stderr, "lf-mkpcap: --vni, --outer-ipv6 and --inner-vlan need "
+					"--tunnel\n");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!t->outer_ipv)
+		t->outer_ipv = 4;
+	if (t->tun->type == MK_TUN_IPIP && t->vni_set) {
+		fprintf(stderr, "lf-mkpcap: --vni: IP-in-IP has no tunnel id\n");
+		return -EINVAL;
+	}
+	if (t->tun->type != MK_TUN_GRE && t->tun->type != MK_TUN_IPIP) {
+		if (!t->vni_set)
+			t->vni = 42;
+		if (t->vni > 0xffffff) {
+			fprintf(stderr, "lf-mkpcap: --vni %u: a VNI/VSID has 24 bits\n", t->vni);
+			return -EINVAL;
+		}
+	}
+	if (t->inner_vlan && !t->tun->eth) {
+		fprintf(stderr, "lf-mkpcap: --inner-vlan: --tunnel %s carries no Ethernet frame\n",
+			t->tun->name);
+		return -EINVAL;
+	}
+	if (!o->snaplen_set)
+		return 0;
+	if (o->snaplen < MK_MIN_SNAPLEN_TUN) {
+		fprintf(stderr, "lf-mkpcap: --snaplen %u: --tunnel needs at least %d\n", o->snaplen,
+			MK_MIN_SNAPLEN_TUN);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 static int parse_args(int argc, char **argv, struct mk_opts *o, const struct mk_link **ret_link)
 {
@@ -1874,6 +2228,7 @@ static int parse_args(int argc, char **argv, struct mk_opts *o, const struct mk_
 		case OPT_SNAPLEN:
 			rc = parse_u64("--snaplen", optarg, MK_MIN_SNAPLEN, 262144, &v);
 			o->snaplen = (uint32_t)v;
+			o->snaplen_set = true;
 			break;
 		case OPT_START_MS:
 			rc = parse_u64("--start-ms", optarg, 0, 1ull << 52, &o->start_ms);
@@ -1897,6 +2252,31 @@ static int parse_args(int argc, char **argv, struct mk_opts *o, const struct mk_
 			break;
 		case OPT_BAD_HEADER:
 			o->bad_header = optarg;
+			break;
+		case OPT_TUNNEL:
+			o->tun.tun = NULL;
+			for (i = 0; i < ARRAY_LEN(mk_tunnels); i++)
+				if (strcmp(optarg, mk_tunnels[i].name) == 0)
+					o->tun.tun = &mk_tunnels[i];
+			if (!o->tun.tun) {
+				fprintf(stderr,
+					"lf-mkpcap: --tunnel '%s': expected vxlan, vxlan8472, "
+					"geneve, ipip, gre or nvgre\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_VNI:
+			rc = parse_u64("--vni", optarg, 0, UINT32_MAX, &v);
+			o->tun.vni = (uint32_t)v;
+			o->tun.vni_set = true;
+			break;
+		case OPT_OUTER_IPV6:
+			o->tun.outer_ipv = 6;
+			break;
+		case OPT_INNER_VLAN:
+			rc = parse_u64("--inner-vlan", optarg, 1, 4094, &v);
+			o->tun.inner_vlan = (uint16_t)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1927,7 +2307,28 @@ static int parse_args(int argc, char **argv, struct mk_opts *o, const struct mk_
 		fprintf(stderr, "lf-mkpcap: --cut-bytes needs -o with a regular file\n");
 		return -EINVAL;
 	}
+	rc = check_tunnel_args(o);
+	if (rc < 0)
+		return rc;
 	*ret_link = link;
+	return 0;
+}
+
+/* With --tunnel: room for two outer keys per conversation (demo: < 1024), half full. */
+static int mk_keyset_init(struct mk *mk, const struct mk_opts *o)
+{
+	uint64_t want = (o->scenario ? 1024 : o->flows) * 4, size = 1024;
+
+	if (!o->tun.tun)
+		return 0;
+	while (size < want)
+		size *= 2;
+	mk->outer_keys.slot = calloc(size, sizeof(*mk->outer_keys.slot));
+	if (!mk->outer_keys.slot) {
+		fprintf(stderr, "lf-mkpcap: out of memory for %" PRIu64 " outer keys\n", size);
+		return -ENOMEM;
+	}
+	mk->outer_keys.mask = size - 1;
 	return 0;
 }
 
@@ -1975,6 +2376,7 @@ int main(int argc, char **argv)
 		return 0;
 
 	mk.link = link;
+	mk.tun = o.tun;
 	mk.snaplen = o.snaplen;
 	mk.rng = o.seed;
 	mk.ts_us = o.start_ms * 1000;
@@ -1998,7 +2400,10 @@ int main(int argc, char **argv)
 		pcap_close(mk.dead);
 		return 1;
 	}
-	rc = o.scenario ? demo_run(&mk, &o) : mix_run(&mk, &o);
+	rc = mk_keyset_init(&mk, &o);
+	if (rc == 0)
+		rc = o.scenario ? demo_run(&mk, &o) : mix_run(&mk, &o);
+	free(mk.outer_keys.slot);
 	if (pcap_dump_flush(mk.dumper) != 0) {
 		fprintf(stderr, "lf-mkpcap: writing '%s' failed\n", o.out);
 		rc = -EIO;

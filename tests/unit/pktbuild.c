@@ -2,8 +2,8 @@
 /*
  * pktbuild: test frame builder (see pktbuild.h). Layers are appended to a fixed buffer;
  * the builder remembers where the pending protocol/next-header fields and the IP and L4
- * headers are, so pktbuild_finish() can fill lengths and checksums in one pass. Test
- * code: errors are recorded in b->err rather than reported.
+ * headers of every tunnel level are, so pktbuild_finish() can fill lengths and checksums,
+ * innermost level first. Test code: errors are recorded in b->err rather than reported.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +14,7 @@
 
 #define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_IPV6 0x86dd
+#define ETHERTYPE_TEB  0x6558
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -56,6 +57,8 @@ static uint8_t *grow(struct pktbuild *b, size_t n)
 	p = b->data + b->len;
 	memset(p, 0, n);
 	b->len += (uint32_t)n;
+	b->vlan_ok = false; /* each push decides what may follow it */
+	b->tunnel_open = false;
 	return p;
 }
 
@@ -69,7 +72,7 @@ static void write_link_proto(struct pktbuild *b, uint32_t value)
 {
 	uint8_t *p = b->data + b->link_proto_off;
 
-	if (is_ethertype_link(b->linktype)) {
+	if (b->link_proto_etype) {
 		put16(p, (uint16_t)value);
 	} else if (b->linktype == DECODE_LINK_NULL) {
 		memcpy(p, &value, 4); /* host order */
@@ -91,6 +94,7 @@ void pktbuild_init(struct pktbuild *b, int linktype)
 	b->ip_off = PKTBUILD_NONE;
 	b->nh_off = PKTBUILD_NONE;
 	b->l4_off = PKTBUILD_NONE;
+	b->tunnel_off = PKTBUILD_NONE;
 
 	switch (linktype) {
 	case DECODE_LINK_EN10MB:
@@ -124,6 +128,20 @@ void pktbuild_init(struct pktbuild *b, int linktype)
 	default:
 		break;
 	}
+	b->link_proto_etype = is_ethertype_link(linktype);
+	b->vlan_ok = b->link_proto_etype;
+}
+
+void pktbuild_sll_pkttype(struct pktbuild *b, uint8_t pkttype)
+{
+	if (b->err)
+		return;
+	if (b->linktype == DECODE_LINK_LINUX_SLL && b->len >= 16)
+		put16(b->data, pkttype);
+	else if (b->linktype == DECODE_LINK_LINUX_SLL2 && b->len >= 20)
+		b->data[10] = pkttype;
+	else
+		fail(b, -EINVAL);
 }
 
 void pktbuild_link_proto(struct pktbuild *b, uint32_t value)
@@ -141,7 +159,7 @@ void pktbuild_vlan(struct pktbuild *b, uint16_t tpid, uint16_t vid)
 {
 	uint8_t *p;
 
-	if (!b->err && (!is_ethertype_link(b->linktype) || b->ip_off != PKTBUILD_NONE)) {
+	if (!b->err && !b->vlan_ok) {
 		fail(b, -EINVAL);
 		return;
 	}
@@ -152,28 +170,59 @@ void pktbuild_vlan(struct pktbuild *b, uint16_t tpid, uint16_t vid)
 	put16(p, vid & 0x0fff);
 	b->link_proto_off = (uint32_t)(p + 2 - b->data);
 	b->link_proto_set = false;
+	b->vlan_ok = true;
 }
 
-/* Common start of an IP header: link protocol default, then room for hdr_len bytes. */
+/* Write proto into the pending next-header field and make `next` the new pending one. */
+static void chain(struct pktbuild *b, uint8_t proto, uint32_t next)
+{
+	b->data[b->nh_off] = proto;
+	b->nh_off = next;
+	b->nh_set = next == PKTBUILD_NONE;
+}
+
+/*
+ * Common start of an IP header: link protocol default, then room for hdr_len bytes. A
+ * second IP header opens a tunnel level: it must follow a pending protocol field (GRE,
+ * Geneve, inner Ethernet) or an IP header whose next header is pending (IP-in-IP).
+ */
 static uint8_t *ip_start(struct pktbuild *b, unsigned int version, size_t hdr_len)
 {
+	bool link_pending = b->link_proto_off != PKTBUILD_NONE && !b->link_proto_set;
 	uint8_t *p;
 
-	if (!b->err && b->ip_off != PKTBUILD_NONE) {
-		fail(b, -EINVAL); /* one IP header per frame; no tunnels here */
+	if (b->err)
 		return NULL;
+	if (b->ip_off != PKTBUILD_NONE) {
+		bool ip_pending = b->nh_off != PKTBUILD_NONE && !b->nh_set;
+
+		if (b->n_outer == PKTBUILD_MAX_OUTER || (!link_pending && !ip_pending)) {
+			fail(b, -EINVAL);
+			return NULL;
+		}
+		if (!link_pending)
+			chain(b, version == 4 ? 4 : 41, PKTBUILD_NONE);
+		b->outer[b->n_outer++] = (struct pktbuild_level){
+			.ip_off = b->ip_off,
+			.l4_off = b->l4_off,
+			.ip_version = b->ip_version,
+			.l4_proto = b->l4_proto,
+		};
+		b->l4_off = PKTBUILD_NONE;
+		b->l4_proto = 0;
 	}
 	p = grow(b, hdr_len);
 	if (!p)
 		return NULL;
-	if (b->link_proto_off != PKTBUILD_NONE && !b->link_proto_set) {
-		if (is_ethertype_link(b->linktype))
+	if (link_pending) {
+		if (b->link_proto_etype)
 			write_link_proto(b, version == 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6);
 		else
 			write_link_proto(b, version == 4 ? 2 : 24);
 	}
 	b->ip_off = (uint32_t)(p - b->data);
 	b->ip_version = (uint8_t)version;
+	b->nh_set = false;
 	return p;
 }
 
@@ -234,14 +283,6 @@ void pktbuild_ipv6(struct pktbuild *b, const char *src, const char *dst)
 	if (inet_pton(AF_INET6, src, p + 8) != 1 || inet_pton(AF_INET6, dst, p + 24) != 1)
 		fail(b, -EINVAL);
 	b->nh_off = b->ip_off + 6;
-}
-
-/* Write proto into the pending next-header field and make `next` the new pending one. */
-static void chain(struct pktbuild *b, uint8_t proto, uint32_t next)
-{
-	b->data[b->nh_off] = proto;
-	b->nh_off = next;
-	b->nh_set = next == PKTBUILD_NONE;
 }
 
 void pktbuild_ipv6_ext(struct pktbuild *b, uint8_t type, uint32_t hdr_len)
@@ -383,6 +424,138 @@ void pktbuild_proto(struct pktbuild *b, uint8_t proto)
 	chain(b, proto, PKTBUILD_NONE);
 }
 
+/* ---- tunnel headers -------------------------------------------------------------------- */
+
+/* Is the UDP header a VXLAN/Geneve header must follow the last push? Else b->err is set. */
+static bool after_udp(struct pktbuild *b)
+{
+	if (b->err)
+		return false;
+	if (b->l4_off == PKTBUILD_NONE || b->l4_proto != 17 || b->len != b->l4_off + 8) {
+		fail(b, -EINVAL);
+		return false;
+	}
+	return true;
+}
+
+/* A tunnel header whose protocol field at proto_off is pending (GRE, Geneve). */
+static void open_tunnel(struct pktbuild *b, uint8_t *hdr, uint32_t proto_off)
+{
+	b->tunnel_off = (uint32_t)(hdr - b->data);
+	b->tunnel_open = true;
+	if (proto_off != PKTBUILD_NONE) {
+		b->link_proto_off = b->tunnel_off + proto_off;
+		b->link_proto_set = false;
+		b->link_proto_etype = true;
+	}
+}
+
+void pktbuild_vxlan(struct pktbuild *b, uint32_t vni)
+{
+	uint8_t *p;
+
+	if (!after_udp(b))
+		return;
+	p = grow(b, 8);
+	if (!p)
+		return;
+	p[0] = 0x08; /* I: the VNI is valid */
+	put32(p + 4, vni << 8);
+	open_tunnel(b, p, PKTBUILD_NONE);
+}
+
+void pktbuild_geneve(struct pktbuild *b, uint32_t vni, uint32_t opt_bytes)
+{
+	uint32_t done = 0;
+	uint8_t *p;
+
+	if (!after_udp(b))
+		return;
+	if (opt_bytes % 4 || opt_bytes > 252) {
+		fail(b, -EINVAL);
+		return;
+	}
+	p = grow(b, 8 + opt_bytes);
+	if (!p)
+		return;
+	p[0] = (uint8_t)(opt_bytes / 4); /* version 0, option length in 4-byte words */
+	put32(p + 4, vni << 8);
+	/* Options: class 0x0103, types 1, 2, ..., each at most 4 + 124 bytes long. */
+	while (done < opt_bytes) {
+		uint8_t *o = p + 8 + done;
+		uint32_t data = opt_bytes - done - 4;
+
+		if (data > 124)
+			data = 124;
+		put16(o, 0x0103);
+		o[2] = (uint8_t)(1 + done / 128);
+		o[3] = (uint8_t)(data / 4);
+		memset(o + 4, 0xa5, data);
+		done += 4 + data;
+	}
+	open_tunnel(b, p, 2);
+}
+
+void pktbuild_gre(struct pktbuild *b, uint16_t flags, uint32_t key, uint32_t seq)
+{
+	uint32_t len = 4, off = 4;
+	uint8_t *p;
+
+	if (!b->err && (flags & ~(PKTBUILD_GRE_C | PKTBUILD_GRE_K | PKTBUILD_GRE_S))) {
+		fail(b, -EINVAL);
+		return;
+	}
+	len += (flags & PKTBUILD_GRE_C) ? 4 : 0;
+	len += (flags & PKTBUILD_GRE_K) ? 4 : 0;
+	len += (flags & PKTBUILD_GRE_S) ? 4 : 0;
+	p = l4_start(b, 47, len);
+	if (!p)
+		return;
+	put16(p, flags); /* version 0 */
+	if (flags & PKTBUILD_GRE_C)
+		off += 4; /* checksum: pktbuild_finish() */
+	if (flags & PKTBUILD_GRE_K) {
+		put32(p + off, key);
+		off += 4;
+	}
+	if (flags & PKTBUILD_GRE_S)
+		put32(p + off, seq);
+	open_tunnel(b, p, 2);
+}
+
+void pktbuild_eth(struct pktbuild *b)
+{
+	static const uint8_t mac_dst[6] = {0x02, 0, 0, 0, 1, 0x02};
+	static const uint8_t mac_src[6] = {0x02, 0, 0, 0, 1, 0x01};
+	uint8_t *p;
+
+	if (!b->err && !b->tunnel_open) {
+		fail(b, -EINVAL);
+		return;
+	}
+	if (!b->err && b->link_proto_off != PKTBUILD_NONE && !b->link_proto_set)
+		write_link_proto(b, ETHERTYPE_TEB); /* GRE, Geneve: Ethernet follows */
+	p = grow(b, 14);
+	if (!p)
+		return;
+	memcpy(p, mac_dst, 6);
+	memcpy(p + 6, mac_src, 6);
+	b->link_proto_off = (uint32_t)(p + 12 - b->data);
+	b->link_proto_set = false;
+	b->link_proto_etype = true;
+	b->vlan_ok = true;
+}
+
+uint32_t pktbuild_tunnel_offset(const struct pktbuild *b)
+{
+	return b->tunnel_off;
+}
+
+uint32_t pktbuild_outer_ip_offset(const struct pktbuild *b)
+{
+	return b->n_outer ? b->outer[0].ip_off : b->ip_off;
+}
+
 void pktbuild_payload(struct pktbuild *b, const void *data, size_t len)
 {
 	uint8_t *p = grow(b, len);
@@ -417,29 +590,29 @@ static uint16_t csum_fold(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
-static void ipv4_fix_csum(struct pktbuild *b)
+static void ipv4_fix_csum(struct pktbuild *b, uint32_t ip_off)
 {
-	uint8_t *ip = b->data + b->ip_off;
+	uint8_t *ip = b->data + ip_off;
 	size_t hlen = (size_t)(ip[0] & 0x0f) * 4;
 
-	if (hlen < 20 || b->ip_off + hlen > b->len)
+	if (hlen < 20 || ip_off + hlen > b->len)
 		hlen = 20;
-	if (b->ip_off + hlen > b->len)
+	if (ip_off + hlen > b->len)
 		return;
 	put16(ip + 10, 0);
 	put16(ip + 10, csum_fold(csum_add(0, ip, hlen)));
 }
 
-/* TCP/UDP/ICMPv6 checksum with the pseudo-header; ICMP without one. */
-static void l4_fix_csum(struct pktbuild *b)
+/* TCP/UDP/ICMPv6 checksum with the pseudo-header; ICMP and GRE (C bit) without one. */
+static void l4_fix_csum(struct pktbuild *b, const struct pktbuild_level *lv)
 {
-	const uint8_t *ip = b->data + b->ip_off;
-	uint8_t *l4 = b->data + b->l4_off;
-	uint32_t l4len = b->len - b->l4_off;
+	const uint8_t *ip = b->data + lv->ip_off;
+	uint8_t *l4 = b->data + lv->l4_off;
+	uint32_t l4len = b->len - lv->l4_off;
 	uint32_t sum = 0;
 	size_t csum_off;
 
-	switch (b->l4_proto) {
+	switch (lv->l4_proto) {
 	case 6:
 		csum_off = 16;
 		break;
@@ -450,22 +623,51 @@ static void l4_fix_csum(struct pktbuild *b)
 	case 58:
 		csum_off = 2;
 		break;
+	case 47:
+		if (l4len < 8 || !(get16(l4) & PKTBUILD_GRE_C))
+			return;
+		csum_off = 4;
+		break;
 	default:
 		return;
 	}
-	if (b->l4_proto != 1) {
-		if (b->ip_version == 4)
+	if (lv->l4_proto != 1 && lv->l4_proto != 47) {
+		if (lv->ip_version == 4)
 			sum = csum_add(sum, ip + 12, 8);
 		else
 			sum = csum_add(sum, ip + 8, 32);
-		sum += b->l4_proto + (l4len & 0xffff) + (l4len >> 16);
+		sum += lv->l4_proto + (l4len & 0xffff) + (l4len >> 16);
 	}
 	put16(l4 + csum_off, 0);
 	put16(l4 + csum_off, csum_fold(csum_add(sum, l4, l4len)));
 }
 
+/* Lengths and checksums of one IP level, whose packet runs to the end of the frame. */
+static int level_finish(struct pktbuild *b, const struct pktbuild_level *lv)
+{
+	uint32_t iplen = b->len - lv->ip_off;
+
+	if (lv->ip_version == 4 ? iplen > 0xffff : iplen - 40 > 0xffff) {
+		fail(b, -EINVAL);
+		return b->err;
+	}
+	if (lv->ip_version == 4)
+		put16(b->data + lv->ip_off + 2, (uint16_t)iplen);
+	else
+		put16(b->data + lv->ip_off + 4, (uint16_t)(iplen - 40));
+	if (lv->l4_off != PKTBUILD_NONE && lv->l4_proto == 17)
+		put16(b->data + lv->l4_off + 4, (uint16_t)(b->len - lv->l4_off));
+	if (lv->l4_off != PKTBUILD_NONE)
+		l4_fix_csum(b, lv);
+	if (lv->ip_version == 4)
+		ipv4_fix_csum(b, lv->ip_off);
+	return 0;
+}
+
 int pktbuild_finish(struct pktbuild *b)
 {
+	uint32_t i;
+
 	if (b->err)
 		return b->err;
 	if (b->finished) {
@@ -473,22 +675,19 @@ int pktbuild_finish(struct pktbuild *b)
 		return b->err;
 	}
 	if (b->ip_off != PKTBUILD_NONE) {
-		uint32_t iplen = b->len - b->ip_off;
+		const struct pktbuild_level cur = {
+			.ip_off = b->ip_off,
+			.l4_off = b->l4_off,
+			.ip_version = b->ip_version,
+			.l4_proto = b->l4_proto,
+		};
 
-		if (b->ip_version == 4 ? iplen > 0xffff : iplen - 40 > 0xffff) {
-			fail(b, -EINVAL);
+		/* Innermost first: an outer checksum covers the finished inner bytes. */
+		if (level_finish(b, &cur))
 			return b->err;
-		}
-		if (b->ip_version == 4)
-			put16(b->data + b->ip_off + 2, (uint16_t)iplen);
-		else
-			put16(b->data + b->ip_off + 4, (uint16_t)(iplen - 40));
-		if (b->l4_off != PKTBUILD_NONE && b->l4_proto == 17)
-			put16(b->data + b->l4_off + 4, (uint16_t)(b->len - b->l4_off));
-		if (b->l4_off != PKTBUILD_NONE)
-			l4_fix_csum(b);
-		if (b->ip_version == 4)
-			ipv4_fix_csum(b);
+		for (i = b->n_outer; i-- > 0;)
+			if (level_finish(b, &b->outer[i]))
+				return b->err;
 	}
 	b->wirelen = b->len;
 	b->finished = true;
@@ -516,7 +715,7 @@ void pktbuild_set_ip_len(struct pktbuild *b, uint16_t value)
 		return;
 	if (b->ip_version == 4) {
 		put16(ip + 2, value);
-		ipv4_fix_csum(b);
+		ipv4_fix_csum(b, b->ip_off);
 	} else {
 		put16(ip + 4, value);
 	}
@@ -533,7 +732,7 @@ void pktbuild_set_ihl(struct pktbuild *b, uint8_t ihl)
 		return;
 	}
 	ip[0] = (uint8_t)((ip[0] & 0xf0) | (ihl & 0x0f));
-	ipv4_fix_csum(b);
+	ipv4_fix_csum(b, b->ip_off);
 }
 
 void pktbuild_set_ip_version(struct pktbuild *b, uint8_t version)

@@ -16,6 +16,19 @@
  *	if (pktbuild_finish(&b) == 0)
  *		use(b.data, b.len, b.wirelen);
  *
+ * Tunnels: after an IP header push the tunnel header (pktbuild_udp + pktbuild_vxlan or
+ * pktbuild_geneve, or pktbuild_gre), then pktbuild_eth() for an inner Ethernet frame
+ * (optionally pktbuild_vlan), then the inner IP header and L4 as usual. A second IP header
+ * straight after an IP header is IP-in-IP (protocol 4 or 41). finish fills every level:
+ *	pktbuild_init(&b, DECODE_LINK_EN10MB);
+ *	pktbuild_ipv4(&b, "192.168.0.1", "192.168.0.2");
+ *	pktbuild_udp(&b, 50000, 4789);
+ *	pktbuild_vxlan(&b, 42);
+ *	pktbuild_eth(&b);
+ *	pktbuild_ipv4(&b, "10.0.0.1", "10.0.0.2");
+ *	pktbuild_tcp(&b, 40000, 443, PKTBUILD_TCP_SYN);
+ * Damage helpers and pktbuild_fragment() act on the innermost IP header.
+ *
  * Errors (bad address text, no room, a call out of order) are sticky: the first one is
  * kept in b->err, later calls do nothing, and pktbuild_finish() returns it. Nothing is
  * allocated; a struct pktbuild is self-contained and may be copied.
@@ -27,8 +40,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PKTBUILD_MAX_LEN 9216	    /* largest frame, in bytes (a jumbo frame) */
-#define PKTBUILD_NONE	 UINT32_MAX /* "no such layer" offset */
+#define PKTBUILD_MAX_LEN   9216	      /* largest frame, in bytes (a jumbo frame) */
+#define PKTBUILD_NONE	   UINT32_MAX /* "no such layer" offset */
+#define PKTBUILD_MAX_OUTER 2	      /* IP levels around the innermost: tunnel in tunnel */
+
+/* GRE flag bits for pktbuild_gre() (RFC 2784/2890): checksum, key, sequence number. */
+#define PKTBUILD_GRE_C 0x8000
+#define PKTBUILD_GRE_K 0x2000
+#define PKTBUILD_GRE_S 0x1000
 
 /* TCP flag bits for pktbuild_tcp(). */
 #define PKTBUILD_TCP_FIN 0x01
@@ -37,6 +56,14 @@
 #define PKTBUILD_TCP_PSH 0x08
 #define PKTBUILD_TCP_ACK 0x10
 #define PKTBUILD_TCP_URG 0x20
+
+/* An IP level enclosing the current one (private to pktbuild.c). */
+struct pktbuild_level {
+	uint32_t ip_off;
+	uint32_t l4_off;
+	uint8_t ip_version;
+	uint8_t l4_proto;
+};
 
 struct pktbuild {
 	uint8_t data[PKTBUILD_MAX_LEN]; /* the frame, from the first link-layer byte */
@@ -53,8 +80,14 @@ struct pktbuild {
 	uint8_t ip_version;
 	uint8_t l4_proto;
 	bool link_proto_set;
+	bool link_proto_etype; /* the pending link-level field holds an EtherType */
 	bool nh_set;
 	bool finished;
+	bool vlan_ok;	     /* last push was an Ethernet-like header or a tag */
+	bool tunnel_open;    /* last push was a tunnel header */
+	uint32_t tunnel_off; /* last VXLAN/Geneve/GRE header, or PKTBUILD_NONE */
+	uint32_t n_outer;
+	struct pktbuild_level outer[PKTBUILD_MAX_OUTER]; /* outermost first */
 };
 
 /*
@@ -71,10 +104,17 @@ void pktbuild_init(struct pktbuild *b, int linktype);
  * byte order; pass a byte-swapped value for a foreign host) and LOOP (network order).
  * IP layers fill it on their own (0x0800/0x86dd; family 2, or 24 for IPv6); call this
  * for non-IP frames or to override. May be called after later layers were pushed.
+ * Inside a tunnel it is the GRE/Geneve protocol type or the inner Ethernet's EtherType.
  */
 void pktbuild_link_proto(struct pktbuild *b, uint32_t value);
 
-/* Append a VLAN tag (tpid 0x8100, 0x88a8 or 0x9100 goes into the protocol field). */
+/* Linux cooked v1/v2 packet type (init writes 4, outgoing; 0 = to us). SLL/SLL2 only. */
+void pktbuild_sll_pkttype(struct pktbuild *b, uint8_t pkttype);
+
+/*
+ * Append a VLAN tag (tpid 0x8100, 0x88a8 or 0x9100 goes into the protocol field), right
+ * after the link header, an inner Ethernet header or another tag.
+ */
 void pktbuild_vlan(struct pktbuild *b, uint16_t tpid, uint16_t vid);
 
 /* Append a 20-byte IPv4 header: TTL 64, id 0, no flags. Addresses as text. */
@@ -117,6 +157,29 @@ void pktbuild_icmpv6(struct pktbuild *b, uint8_t type, uint8_t code); /* protoco
 /* Set the pending IP next-header field to any protocol (GRE, ESP, 59 = none, ...). */
 void pktbuild_proto(struct pktbuild *b, uint8_t proto);
 
+/* ---- tunnels ------------------------------------------------------------------------- */
+
+/* 8-byte VXLAN header (I flag, vni), right after a UDP header. Ethernet must follow. */
+void pktbuild_vxlan(struct pktbuild *b, uint32_t vni);
+/*
+ * Geneve header (version 0, vni) with opt_bytes (a multiple of 4, <= 252) of TLV options,
+ * right after a UDP header. Its protocol type is set by what follows: 0x6558 by
+ * pktbuild_eth(), 0x0800/0x86dd by an IP header (or pktbuild_link_proto()).
+ */
+void pktbuild_geneve(struct pktbuild *b, uint32_t vni, uint32_t opt_bytes);
+/*
+ * GRE header after an IP header (sets protocol 47). flags: PKTBUILD_GRE_C/K/S; key and seq
+ * are written when K/S are set, the checksum by pktbuild_finish(). Protocol type as for
+ * Geneve.
+ */
+void pktbuild_gre(struct pktbuild *b, uint16_t flags, uint32_t key, uint32_t seq);
+/* 14-byte inner Ethernet header right after a tunnel header; its EtherType comes next. */
+void pktbuild_eth(struct pktbuild *b);
+
+/* Offset of the last tunnel header, and of the outermost IP header; or PKTBUILD_NONE. */
+uint32_t pktbuild_tunnel_offset(const struct pktbuild *b);
+uint32_t pktbuild_outer_ip_offset(const struct pktbuild *b);
+
 /* Append payload bytes; data NULL appends len bytes of a fixed pattern. */
 void pktbuild_payload(struct pktbuild *b, const void *data, size_t len);
 
@@ -140,7 +203,7 @@ void pktbuild_truncate(struct pktbuild *b, uint32_t caplen);
 /* Append len zero bytes after the IP packet (Ethernet padding, FCS); lengths unchanged. */
 void pktbuild_pad(struct pktbuild *b, uint32_t len);
 
-/* Offset of the IP header / of the L4 header in data, or PKTBUILD_NONE. */
+/* Offset of the (innermost) IP header / of its L4 header in data, or PKTBUILD_NONE. */
 uint32_t pktbuild_ip_offset(const struct pktbuild *b);
 uint32_t pktbuild_l4_offset(const struct pktbuild *b);
 

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 
 #include "conf.h"
+#include "follow.h"
 
 static char path[64];
 
@@ -69,16 +70,34 @@ Test(conf, reads_every_kind_of_setting)
 
 	conf_init(&c, "/data");
 	write_conf(
-		"capture: { interfaces = [\"veth1\", \"cni0\"]; snaplen = 512;"
+		"capture: { include = [\"veth1\", \"cni0\"]; exclude = [\"veth9*\"]; snaplen = 512;"
+		" backend = \"ebpf\"; tunnel_view = \"both\"; ebpf_max_flows = 4096;"
 		" promiscuous = true; filter = \"udp\"; };\n"
 		"flow: { max_flows = 1000; idle_timeout_ms = 2000; active_timeout_ms = 5000; };\n"
-		"enrich: { inventory = \"/tmp/inv.json\"; };\n"
+		"enrich: { inventory = \"/tmp/inv.json\"; libvirt = true; cloud = \"gcp\";"
+		" cloud_url = \"http://127.0.0.1:1\"; };\n"
+		"kubernetes: { enabled = true; kubeconfig = \"/k\"; cluster_name = \"prod\";"
+		" label_keys = [\"team\"]; tombstone_ms = 5000; };\n"
 		"export: { targets = [\"udp:127.0.0.1:4739\", \"tcp:[::1]:4739\"]; pen = 12345;"
 		" rfc5610 = false; udp_max_msg_bytes = 1200; };\n"
 		"daemon: { log_level = \"debug\"; stats_interval_ms = 0; };\n");
 	cr_assert_eq(conf_load_file(&c, path, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(c.n_interfaces, 2);
-	cr_assert_str_eq(c.interfaces[1], "cni0");
+	cr_assert_eq(c.include.n, 2);
+	cr_assert_str_eq(c.include.v[1], "cni0");
+	cr_assert_eq(c.exclude.n, 1);
+	cr_assert_str_eq(c.exclude.v[0], "veth9*");
+	cr_assert_eq(c.backend, CONF_BACKEND_EBPF);
+	cr_assert_eq(c.decode.tunnel_view, DECODE_VIEW_BOTH);
+	cr_assert_eq(c.live.max_flows, 4096);
+	cr_assert(c.libvirt);
+	cr_assert_eq(c.cloud, CONF_CLOUD_GCP);
+	cr_assert_str_eq(c.cloud_url, "http://127.0.0.1:1");
+	cr_assert(c.k8s.enabled);
+	cr_assert_str_eq(c.k8s.kubeconfig, "/k");
+	cr_assert_str_eq(c.k8s.cluster_name, "prod");
+	cr_assert_eq(c.k8s.label_keys.n, 1);
+	cr_assert_str_eq(c.k8s.label_keys.v[0], "team");
+	cr_assert_eq(c.k8s.tombstone_ms, 5000);
 	cr_assert_eq(c.live.snaplen, 512);
 	cr_assert(c.live.promiscuous);
 	cr_assert_str_eq(c.live.bpf_filter, "udp");
@@ -86,8 +105,8 @@ Test(conf, reads_every_kind_of_setting)
 	cr_assert_eq(c.flow.idle_timeout_ms, 2000);
 	cr_assert_eq(c.flow.active_timeout_ms, 5000);
 	cr_assert_str_eq(c.inventory, "/tmp/inv.json");
-	cr_assert_eq(c.n_targets, 2);
-	cr_assert_str_eq(c.targets[1], "tcp:[::1]:4739");
+	cr_assert_eq(c.targets.n, 2);
+	cr_assert_str_eq(c.targets.v[1], "tcp:[::1]:4739");
 	cr_assert_eq(c.pen, 12345);
 	cr_assert_not(c.export.ipfix.rfc5610);
 	cr_assert_eq(c.export.udp_max_msg_bytes, 1200);
@@ -134,7 +153,10 @@ Test(conf, rejects_wrong_types)
 	expect_error("flow: { max_flows = \"many\"; };\n", "must be an integer");
 	expect_error("export: { rfc5610 = 1; };\n", "must be true or false");
 	expect_error("daemon: { log_level = \"loud\"; };\n", "must be \"error\"");
-	expect_error("capture: { interfaces = \"veth0\"; };\n", "must be a list of strings");
+	expect_error("capture: { include = \"veth0\"; };\n", "must be a list of strings");
+	expect_error("capture: { backend = \"afxdp\"; };\n", "must be one of \"pcap\", \"ebpf\"");
+	expect_error("capture: { tunnel_view = 1; };\n", "must be one of \"inner\"");
+	expect_error("enrich: { cloud = \"ibm\"; };\n", "\"azure\"");
 }
 
 Test(conf, rejects_bad_export_target)
@@ -154,16 +176,25 @@ Test(conf, missing_file_is_a_clear_error)
 	conf_done(&c);
 }
 
-Test(conf, validate_rejects_file_and_interfaces_together)
+Test(conf, defaults_follow_common_cnis_and_label_keys)
 {
-	char err[512] = "";
 	struct conf c;
+	bool veth = false, lo_excluded = false;
 
 	conf_init(&c, "/data");
-	conf_set_str(&c.read_file, "x.pcap");
-	cr_assert_eq(conf_add_interface(&c, "veth0"), 0);
-	cr_assert_eq(conf_validate(&c, err, sizeof(err)), -EINVAL);
-	cr_assert(strstr(err, "exclude each other") != NULL, "%s", err);
+	for (size_t i = 0; follow_default_include[i]; i++)
+		veth |= strcmp(follow_default_include[i], "veth*") == 0;
+	for (size_t i = 0; follow_default_exclude[i]; i++)
+		lo_excluded |= strcmp(follow_default_exclude[i], "lo") == 0;
+	cr_assert(veth);
+	cr_assert(lo_excluded);
+	cr_assert_gt(c.include.n, 10, "live capture follows the default patterns");
+	cr_assert_str_eq(c.include.v[0], follow_default_include[0]);
+	cr_assert_str_eq(c.exclude.v[0], "lo");
+	cr_assert_eq(c.backend, CONF_BACKEND_PCAP);
+	cr_assert_eq(c.cloud, CONF_CLOUD_OFF);
+	cr_assert_eq(c.k8s.label_keys.n, 3);
+	cr_assert_str_eq(c.k8s.label_keys.v[0], "app");
 	conf_done(&c);
 }
 
@@ -187,8 +218,8 @@ Test(conf, lists_are_bounded)
 
 	conf_init(&c, "/data");
 	for (int i = 0; i <= CONF_MAX_LIST && rc == 0; i++)
-		rc = conf_add_target(&c, "udp:127.0.0.1:4739");
+		rc = conf_list_add(&c.targets, "udp:127.0.0.1:4739");
 	cr_assert_eq(rc, -E2BIG);
-	cr_assert_eq(c.n_targets, CONF_MAX_LIST);
+	cr_assert_eq(c.targets.n, CONF_MAX_LIST);
 	conf_done(&c);
 }

@@ -524,3 +524,230 @@ Test(enrich, concurrent_publish_and_lookup, .timeout = 60)
 	cr_assert_eq(gen, CONC_PUBLISHES, "one generation per publish");
 	enrich_free(c.e);
 }
+
+/* ---- time-bounded entries (enrich_builder_add_endpoint_span) ------------------------ */
+
+static void add_span(struct enrich_table_builder *b, const char *ip, const char *pod,
+		     uint64_t from_ms, uint64_t until_ms)
+{
+	const char *f[ENRICH_DIM_COUNT] = {0};
+	struct enrich_addr a = addr_of(ip);
+
+	f[ENRICH_POD] = pod;
+	cr_assert_eq(enrich_builder_add_endpoint_span(b, &a, f, from_ms, until_ms), 0);
+}
+
+/* The pod a one-source snapshot gives ip for a flow started at at_ms (NULL = no match). */
+static const char *pod_at(const struct enrich_snapshot *s, const char *ip, uint64_t at_ms)
+{
+	struct enrich_addr a = addr_of(ip);
+	struct enrich_labels l;
+
+	if (!enrich_lookup(s, &a, at_ms, &l))
+		return NULL;
+	return l.v[ENRICH_POD] ? l.v[ENRICH_POD] : "(no pod)";
+}
+
+#define assert_pod_at(s, ip, at, want)                                                             \
+	do {                                                                                       \
+		const char *got_ = pod_at(s, ip, at);                                              \
+		cr_assert(got_ &&strcmp(got_, want) == 0, "%s at %llu: want %s, got %s", ip,       \
+			  (unsigned long long)(at), want, got_ ? got_ : "(none)");                 \
+	} while (0)
+
+Test(enrich, span_picks_holder_at_flow_start)
+{
+	struct enrich_table_builder *b = enrich_builder_new();
+	struct enrich *e = enrich_new();
+	struct enrich_snapshot *s;
+
+	/* 10.0.0.5: a held it [1000, 2000), then b from 2500 on (a gap of 500 ms). Added newest
+	 * first so the order of adding cannot be what decides. */
+	add_span(b, "10.0.0.5", "b", 2500, UINT64_MAX);
+	add_span(b, "10.0.0.5", "a", 1000, 2000);
+	/* 10.0.0.6: c [100, 200) and d [300, 400), both over: a late flow gets the last one. */
+	add_span(b, "10.0.0.6", "c", 100, 200);
+	add_span(b, "10.0.0.6", "d", 300, 400);
+	/* fd00::6: one pod seen from 5000 on. */
+	add_span(b, "fd00::6", "v6", 5000, UINT64_MAX);
+	enrich_publish(e, ENRICH_SRC_KUBERNETES, enrich_builder_finish(b));
+	s = enrich_snapshot_acquire(e);
+
+	/* Inside a span: its holder, even though a newer holder exists now. */
+	assert_pod_at(s, "10.0.0.5", 1000, "a");
+	assert_pod_at(s, "10.0.0.5", 1999, "a");
+	assert_pod_at(s, "10.0.0.5", 2500, "b");
+	assert_pod_at(s, "10.0.0.5", UINT64_MAX - 1, "b");
+	/* Before any holder: the earliest one; in the gap: the next holder. */
+	assert_pod_at(s, "10.0.0.5", 0, "a");
+	assert_pod_at(s, "10.0.0.5", 999, "a");
+	assert_pod_at(s, "10.0.0.5", 2000, "b");
+	assert_pod_at(s, "10.0.0.5", 2499, "b");
+	/* After every span: the one that ended last; in the gap, the next one. */
+	assert_pod_at(s, "10.0.0.6", 150, "c");
+	assert_pod_at(s, "10.0.0.6", 250, "d");
+	assert_pod_at(s, "10.0.0.6", 400, "d");
+	assert_pod_at(s, "10.0.0.6", 1000000, "d");
+	/* A flow seen before its pod was (watch latency) still gets it. */
+	assert_pod_at(s, "fd00::6", 4000, "v6");
+	assert_pod_at(s, "fd00::6", 6000, "v6");
+	cr_assert_null(pod_at(s, "10.0.0.7", 1500));
+
+	enrich_snapshot_release(s);
+	enrich_free(e);
+}
+
+Test(enrich, span_overlap_newest_holder_wins_and_same_span_replaces)
+{
+	struct enrich_table_builder *b = enrich_builder_new();
+	struct enrich *e = enrich_new();
+	struct enrich_snapshot *s;
+	struct enrich_table *t;
+	struct enrich_addr a = addr_of("10.0.0.5");
+
+	/* old still listed (its DELETED not seen yet) while new already has the IP. */
+	add_span(b, "10.0.0.5", "new", 2000, UINT64_MAX);
+	add_span(b, "10.0.0.5", "old", 1000, 3000);
+	/* Same span as "old": replaces it. */
+	add_span(b, "10.0.0.5", "old2", 1000, 3000);
+	/* Equal starts: the later-added one wins. */
+	add_span(b, "10.0.0.9", "first", 1000, UINT64_MAX);
+	add_span(b, "10.0.0.9", "second", 1000, 5000);
+	/* Empty or reversed spans are rejected. */
+	cr_assert_eq(enrich_builder_add_endpoint_span(b, &a, NULL, 10, 10), -EINVAL);
+	cr_assert_eq(enrich_builder_add_endpoint_span(b, &a, NULL, 11, 10), -EINVAL);
+	cr_assert_eq(enrich_builder_add_endpoint_span(NULL, &a, NULL, 0, 10), -EINVAL);
+	t = enrich_builder_finish(b);
+	cr_assert_eq(enrich_table_endpoints(t), 2, "an address with several spans counts once");
+	enrich_publish(e, ENRICH_SRC_KUBERNETES, t);
+	s = enrich_snapshot_acquire(e);
+
+	assert_pod_at(s, "10.0.0.5", 1500, "old2");
+	assert_pod_at(s, "10.0.0.5", 2000, "new");
+	assert_pod_at(s, "10.0.0.5", 2999, "new");
+	assert_pod_at(s, "10.0.0.5", 0, "old2");
+	assert_pod_at(s, "10.0.0.9", 1000, "second");
+	assert_pod_at(s, "10.0.0.9", 5000, "first");
+
+	enrich_snapshot_release(s);
+	enrich_free(e);
+}
+
+Test(enrich, span_mixes_with_always_entries_and_sources)
+{
+	struct enrich_table_builder *k8s = enrich_builder_new(), *inv = enrich_builder_new();
+	struct enrich *e = enrich_new();
+	const char *f[ENRICH_DIM_COUNT] = {0};
+	struct enrich_addr a = addr_of("10.0.0.5");
+	struct enrich_snapshot *s;
+	struct enrich_labels l;
+
+	/* An always-valid entry and a span on one address: inside the span the span's entry
+	 * started later and wins; outside it, the always entry contains every instant. */
+	add_ep(k8s, "10.0.0.5", ENRICH_POD, "always", ENRICH_NODE, "n-always");
+	add_span(k8s, "10.0.0.5", "spanned", 1000, 2000);
+	/* add_endpoint twice: the span is the same (always), so the second replaces. */
+	add_ep(k8s, "10.0.0.8", ENRICH_POD, "x1", ENRICH_NODE, NULL);
+	add_ep(k8s, "10.0.0.8", ENRICH_POD, "x2", ENRICH_NODE, NULL);
+	f[ENRICH_NAMESPACE] = "inv-ns";
+	f[ENRICH_POD] = "inv-pod";
+	cr_assert_eq(enrich_builder_add_endpoint(inv, &a, f), 0);
+	cr_assert_eq(enrich_builder_add_subnet(inv, &(struct enrich_addr){.family = 4}, 0,
+					       (const char *[ENRICH_DIM_COUNT]){
+						       [ENRICH_ZONE] = "z",
+					       }),
+		     0);
+	enrich_publish(e, ENRICH_SRC_KUBERNETES, enrich_builder_finish(k8s));
+	enrich_publish(e, ENRICH_SRC_INVENTORY, enrich_builder_finish(inv));
+	s = enrich_snapshot_acquire(e);
+
+	cr_assert(enrich_lookup(s, &a, 1500, &l));
+	assert_label(&l, ENRICH_POD, "spanned");
+	/* The chosen k8s entry has no node: the span's entry is used whole, never mixed with
+	 * the same source's other entry; the next source still fills gaps. */
+	assert_label(&l, ENRICH_NODE, NULL);
+	assert_label(&l, ENRICH_NAMESPACE, "inv-ns");
+	assert_label(&l, ENRICH_ZONE, "z");
+	cr_assert(enrich_lookup(s, &a, 2000, &l));
+	assert_label(&l, ENRICH_POD, "always");
+	assert_label(&l, ENRICH_NODE, "n-always");
+	cr_assert(enrich_lookup(s, &a, 0, &l));
+	assert_label(&l, ENRICH_POD, "always");
+	assert_pod_at(s, "10.0.0.8", 0, "x2");
+	assert_pod_at(s, "10.0.0.8", 123456, "x2");
+
+	enrich_snapshot_release(s);
+	enrich_free(e);
+}
+
+Test(enrich, span_long_chain)
+{
+	struct enrich_table_builder *b = enrich_builder_new();
+	struct enrich *e = enrich_new();
+	struct enrich_snapshot *s;
+	char pod[16];
+	unsigned i;
+
+	/* 200 holders of one address, 10 ms each with 5 ms gaps, plus 1000 other addresses
+	 * so the chain's records are spread among others and the records array grows. */
+	for (i = 0; i < 200; i++) {
+		char ip[32];
+
+		snprintf(pod, sizeof(pod), "p%u", i);
+		add_span(b, "10.9.9.9", pod, 1000 + 15 * (uint64_t)i, 1010 + 15 * (uint64_t)i);
+		for (unsigned j = 0; j < 5; j++) {
+			snprintf(ip, sizeof(ip), "10.1.%u.%u", i, j);
+			add_ep(b, ip, ENRICH_POD, "other", ENRICH_NODE, NULL);
+		}
+	}
+	enrich_publish(e, ENRICH_SRC_KUBERNETES, enrich_builder_finish(b));
+	s = enrich_snapshot_acquire(e);
+	for (i = 0; i < 200; i++) {
+		snprintf(pod, sizeof(pod), "p%u", i);
+		assert_pod_at(s, "10.9.9.9", 1000 + 15 * (uint64_t)i, pod);
+		assert_pod_at(s, "10.9.9.9", 1009 + 15 * (uint64_t)i, pod);
+		/* In the gap after p(i): the next holder, or the last one after the end. */
+		snprintf(pod, sizeof(pod), "p%u", i < 199 ? i + 1 : 199);
+		assert_pod_at(s, "10.9.9.9", 1012 + 15 * (uint64_t)i, pod);
+	}
+	assert_pod_at(s, "10.1.7.3", 0, "other");
+	enrich_snapshot_release(s);
+	enrich_free(e);
+}
+
+Test(enrich, many_distinct_strings_interned)
+{
+	struct enrich_table_builder *b = enrich_builder_new();
+	struct enrich *e = enrich_new();
+	struct enrich_labels l, l0;
+	struct enrich_snapshot *s;
+	char ip[32], pod[32];
+	unsigned i;
+
+	/* 20000 distinct pod names (the intern index grows many times), 7 namespaces. */
+	for (i = 0; i < 20000; i++) {
+		char ns[16];
+
+		snprintf(ip, sizeof(ip), "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
+		snprintf(pod, sizeof(pod), "pod-%u", i);
+		snprintf(ns, sizeof(ns), "ns-%u", i % 7);
+		add_ep(b, ip, ENRICH_POD, pod, ENRICH_NAMESPACE, ns);
+	}
+	enrich_publish(e, ENRICH_SRC_KUBERNETES, enrich_builder_finish(b));
+	s = enrich_snapshot_acquire(e);
+	cr_assert(lookup(s, "10.0.0.0", &l0));
+	for (i = 0; i < 20000; i++) {
+		char ns[16];
+
+		snprintf(ip, sizeof(ip), "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
+		snprintf(pod, sizeof(pod), "pod-%u", i);
+		snprintf(ns, sizeof(ns), "ns-%u", i % 7);
+		cr_assert(lookup(s, ip, &l));
+		assert_label(&l, ENRICH_POD, pod);
+		assert_label(&l, ENRICH_NAMESPACE, ns);
+		if (i % 7 == 0)
+			cr_assert_eq(l.v[ENRICH_NAMESPACE], l0.v[ENRICH_NAMESPACE], "stored once");
+	}
+	enrich_snapshot_release(s);
+	enrich_free(e);
+}

@@ -117,7 +117,7 @@ Test(flowtab, creates_flow_and_exports_its_fields)
 	p.tos = 0x2e;
 	p.inner_vlan_id = 333;
 	p.key.vlan_id = 12;
-	p.key.ingress_ifindex = 4;
+	p.key.ifindex = 4;
 	flowtab_add(ft, &p);
 	cr_assert_eq(st->flows_created, 1);
 	cr_assert_eq(st->flows_active, 1);
@@ -184,7 +184,7 @@ Test(flowtab, keys_differing_in_any_field_are_different_flows)
 	struct decode_pkt p = pkt(1, 6, 10, 60, 0);
 
 	flowtab_add(ft, &p);
-	p.key.ingress_ifindex = 2;
+	p.key.ifindex = 2;
 	flowtab_add(ft, &p);
 	p.key.vlan_id = 5;
 	flowtab_add(ft, &p);
@@ -573,13 +573,13 @@ Test(flowtab, flush_ifindex_only_touches_that_interface)
 	for (uint32_t i = 0; i < 30; i++) {
 		struct decode_pkt p = pkt(i, 17, 100, 10, 0);
 
-		p.key.ingress_ifindex = 1 + i % 3;
+		p.key.ifindex = 1 + i % 3;
 		flowtab_add(ft, &p);
 	}
 	flowtab_flush_ifindex(ft, 2, FLOWTAB_END_FORCED);
 	cr_assert_eq(sink.n, 10);
 	for (size_t i = 0; i < sink.n; i++) {
-		cr_assert_eq(sink.recs[i].key.ingress_ifindex, 2);
+		cr_assert_eq(sink.recs[i].key.ifindex, 2);
 		cr_assert_eq(rec_id(&sink.recs[i]) % 3, 1);
 		cr_assert_eq(sink.recs[i].end_reason, FLOWTAB_END_FORCED);
 	}
@@ -591,7 +591,7 @@ Test(flowtab, flush_ifindex_only_touches_that_interface)
 	for (uint32_t i = 0; i < 30; i++) {
 		struct decode_pkt p = pkt(i, 17, 200, 10, 0);
 
-		p.key.ingress_ifindex = 1 + i % 3;
+		p.key.ifindex = 1 + i % 3;
 		flowtab_add(ft, &p);
 	}
 	cr_assert_eq(st->flows_created, 40);

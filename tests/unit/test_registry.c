@@ -111,7 +111,7 @@ Test(registry, loads_the_shipped_files)
 	cr_assert_not_null(r, "load failed: %s", errbuf);
 	cr_assert_eq(r->file_pen, 32473);
 	cr_assert_eq(r->pen, 32473);
-	cr_assert_eq(r->n_enterprise, 2 * ENRICH_DIM_COUNT);
+	cr_assert_eq(r->n_enterprise, 2 * ENRICH_DIM_COUNT + 5, "labels and 5 tunnel elements");
 	cr_assert_eq(r->n_templates, 2);
 
 	v4 = registry_template_for(r, 4);
@@ -121,8 +121,9 @@ Test(registry, loads_the_shipped_files)
 	cr_assert_str_eq(v4->name, "ipv4");
 	cr_assert_eq(v4->id, 256);
 	cr_assert_eq(v6->id, 257);
-	cr_assert_eq(v4->n_elements, 16 + 2 * ENRICH_DIM_COUNT);
-	cr_assert_eq(v6->n_elements, 16 + 2 * ENRICH_DIM_COUNT);
+	/* 16 flow fields, 3 observation point fields, 6 tunnel fields, the labels. */
+	cr_assert_eq(v4->n_elements, 16 + 3 + 6 + 2 * ENRICH_DIM_COUNT);
+	cr_assert_eq(v6->n_elements, 16 + 3 + 6 + 2 * ENRICH_DIM_COUNT);
 	cr_assert_str_eq(v4->elements[2], "sourceIPv4Address");
 	cr_assert_str_eq(v6->elements[2], "sourceIPv6Address");
 	cr_assert_null(registry_template_for(r, 5));
