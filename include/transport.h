@@ -16,6 +16,9 @@ enum transport_kind {
 	TRANSPORT_FILE = 0,
 	TRANSPORT_UDP,
 	TRANSPORT_TCP,
+	TRANSPORT_TLS,	    /* IPFIX over TLS over TCP (tls:HOST:PORT) */
+	TRANSPORT_NETFLOW9, /* NetFlow v9 over UDP (netflow9:HOST:PORT) */
+	TRANSPORT_NETFLOW5, /* NetFlow v5 over UDP (netflow5:HOST:PORT) */
 };
 
 struct transport_spec {
