@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "follow.h"
+#include "netflow.h"
 #include "transport.h"
 
 enum conf_type {
@@ -91,6 +92,7 @@ static const struct conf_setting settings[] = {
 	SET("export", "rfc5610", CONF_BOOL, export.ipfix.rfc5610, 0, 0),
 	SET("export", "observation_domain", CONF_U32, export.ipfix.observation_domain, 0,
 	    UINT32_MAX),
+	SET("export", "netflow9_label_base", CONF_U16, export.netflow.label_base, 32768, 65535),
 	SET("export", "udp_max_msg_bytes", CONF_U16, export.udp_max_msg_bytes, 512, 65507),
 	SET("export", "template_refresh_ms", CONF_U32, export.transport.template_refresh_ms, 1000,
 	    3600000),
@@ -99,6 +101,10 @@ static const struct conf_setting settings[] = {
 	SET("export", "queue_msgs", CONF_U32, export.transport.queue_msgs, 1, 1u << 20),
 	SET("export", "reconnect_min_ms", CONF_U32, export.transport.reconnect_min_ms, 10, 600000),
 	SET("export", "reconnect_max_ms", CONF_U32, export.transport.reconnect_max_ms, 10, 3600000),
+	SET("export", "tls_ca_file", CONF_STR, export.transport.tls_ca_file, 0, 0),
+	SET("export", "tls_cert_file", CONF_STR, export.transport.tls_cert_file, 0, 0),
+	SET("export", "tls_key_file", CONF_STR, export.transport.tls_key_file, 0, 0),
+	SET("export", "tls_server_name", CONF_STR, export.transport.tls_server_name, 0, 0),
 	SET("export", "elements_file", CONF_STR, elements_file, 0, 0),
 	SET("export", "templates_file", CONF_STR, templates_file, 0, 0),
 	SET("daemon", "log_level", CONF_LOGLEVEL, log_level, 0, 0),
@@ -154,6 +160,7 @@ void conf_init(struct conf *c, const char *datadir)
 	c->export.ipfix.rfc5610 = true;
 	c->export.ipfix.observation_domain = 1;
 	c->export.udp_max_msg_bytes = 1400;
+	netflow_config_defaults(&c->export.netflow);
 	c->export.stream_max_msg_bytes = 65535;
 	c->export.transport.queue_msgs = 4096;
 	c->export.transport.template_refresh_ms = 60000;
@@ -203,6 +210,10 @@ void conf_done(struct conf *c)
 	conf_list_clear(&c->targets);
 	free(c->elements_file);
 	free(c->templates_file);
+	free(c->export.transport.tls_ca_file);
+	free(c->export.transport.tls_cert_file);
+	free(c->export.transport.tls_key_file);
+	free(c->export.transport.tls_server_name);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -2,8 +2,9 @@
 /*
  * export: fans each flow record out to every collector. Both ends are labelled once per
  * record from one held enrich snapshot (re-acquired as soon as its generation
- * changes), then encoded by each collector's own encoder and delivered by its own
- * transport, so a slow or absent collector only fills its own queue.
+ * changes), then encoded by each collector's own encoder (IPFIX, or NetFlow v9/v5 by
+ * target kind) and delivered by its own transport, so a slow or absent collector only
+ * fills its own queue.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,11 +16,13 @@
 #include "export.h"
 #include "log.h"
 
+/* One collector: exactly one of the two encoders is set, by the target's kind. */
 struct target {
-	struct exporter *x;	   /* borrowed: the owner */
-	struct ipfix_encoder *enc; /* owned */
-	struct transport *tp;	   /* owned */
-	char name[300];		   /* "udp:host:port", for counters */
+	struct exporter *x;	    /* borrowed: the owner */
+	struct ipfix_encoder *enc;  /* owned; IPFIX targets (file, udp, tcp, tls) */
+	struct netflow_encoder *nf; /* owned; netflow9/netflow5 targets */
+	struct transport *tp;	    /* owned */
+	char name[300];		    /* "udp:host:port", for counters */
 };
 
 struct exporter {
@@ -59,6 +62,9 @@ struct exporter *export_new(const struct registry *reg, struct enrich *e,
 	x->reg = reg;
 	x->enrich = e;
 	x->config = *config;
+	/* A configuration that never set the NetFlow part (version 0) gets its defaults. */
+	if (!x->config.netflow.version)
+		netflow_config_defaults(&x->config.netflow);
 	x->snap = enrich_snapshot_acquire(e);
 	x->now_ms = wall_ms();
 	x->ifnames = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
@@ -87,8 +93,17 @@ static void target_free(struct target *tg)
 	if (!tg)
 		return;
 	ipfix_encoder_free(tg->enc);
+	netflow_encoder_free(tg->nf);
 	transport_free(tg->tp, 0);
 	free(tg);
+}
+
+static void target_flush(struct target *tg)
+{
+	if (tg->enc)
+		ipfix_encoder_flush(tg->enc);
+	else
+		netflow_encoder_flush(tg->nf);
 }
 
 static uint64_t mono_ms(void)
@@ -107,7 +122,7 @@ void export_drain(struct exporter *x, uint32_t linger_ms)
 		return;
 	/* Everything pending goes to the transports first, then each gets what is left. */
 	for (size_t i = 0; i < x->n_targets; i++)
-		ipfix_encoder_flush(x->targets[i]->enc);
+		target_flush(x->targets[i]);
 	for (size_t i = 0; i < x->n_targets; i++) {
 		uint64_t now = mono_ms();
 
@@ -140,10 +155,49 @@ static int on_message(const uint8_t *msg, size_t len, enum ipfix_msg_kind kind, 
 			      tg->x->now_ms);
 }
 
+static int on_netflow(const uint8_t *msg, size_t len, bool is_template, uint32_t seq_after,
+		      void *user)
+{
+	struct target *tg = user;
+
+	return transport_send(tg->tp, msg, len, is_template, seq_after, tg->x->now_ms);
+}
+
+static bool is_netflow(enum transport_kind kind)
+{
+	return kind == TRANSPORT_NETFLOW9 || kind == TRANSPORT_NETFLOW5;
+}
+
+/* The target's encoder, with its first templates (a file starts with them, TCP caches them). */
+static int target_encoder(struct exporter *x, struct target *tg, const struct transport_spec *spec,
+			  uint64_t now_ms, uint16_t *ret_max)
+{
+	struct netflow_config nc = x->config.netflow;
+	struct ipfix_config ic = x->config.ipfix;
+
+	if (is_netflow(spec->kind)) {
+		nc.version = spec->kind == TRANSPORT_NETFLOW9 ? NETFLOW_V9 : NETFLOW_V5;
+		nc.observation_domain = x->config.ipfix.observation_domain;
+		nc.max_msg_bytes = x->config.udp_max_msg_bytes;
+		*ret_max = nc.max_msg_bytes;
+		tg->nf = netflow_encoder_new(x->reg, &nc, on_netflow, tg, now_ms);
+		if (!tg->nf)
+			return -EINVAL;
+		return netflow_encoder_templates(tg->nf, now_ms);
+	}
+	ic.max_msg_bytes = spec->kind == TRANSPORT_UDP ? x->config.udp_max_msg_bytes
+						       : x->config.stream_max_msg_bytes;
+	*ret_max = ic.max_msg_bytes;
+	tg->enc = ipfix_encoder_new(x->reg, &ic, on_message, tg);
+	if (!tg->enc)
+		return -EINVAL;
+	return ipfix_encoder_templates(tg->enc, now_ms);
+}
+
 int export_add_target(struct exporter *x, const struct transport_spec *spec, uint64_t now_ms)
 {
-	struct ipfix_config ic = x->config.ipfix;
 	struct target **grown, *tg;
+	uint16_t max_bytes = 0;
 	int ret;
 
 	tg = calloc(1, sizeof(*tg));
@@ -159,27 +213,23 @@ int export_add_target(struct exporter *x, const struct transport_spec *spec, uin
 	x->now_ms = now_ms;
 	tg->x = x;
 	transport_spec_str(spec, tg->name, sizeof(tg->name));
-	ic.max_msg_bytes = spec->kind == TRANSPORT_UDP ? x->config.udp_max_msg_bytes
-						       : x->config.stream_max_msg_bytes;
 	tg->tp = transport_new(spec, &x->config.transport);
 	if (!tg->tp) {
 		target_free(tg);
 		return -EIO;
 	}
-	tg->enc = ipfix_encoder_new(x->reg, &ic, on_message, tg);
-	if (!tg->enc) {
+	ret = target_encoder(x, tg, spec, now_ms, &max_bytes);
+	if (ret == -EINVAL) {
 		target_free(tg);
-		return -EINVAL;
+		return ret;
 	}
-	/* Templates straight away: a file starts with them, a TCP connection caches them. */
-	ret = ipfix_encoder_templates(tg->enc, now_ms);
 	if (ret < 0) {
 		log_error("export target '%s': cannot build the template set", tg->name);
 		target_free(tg);
 		return ret;
 	}
 	x->targets[x->n_targets++] = tg;
-	log_info("export target '%s' added (messages up to %u bytes)", tg->name, ic.max_msg_bytes);
+	log_info("export target '%s' added (messages up to %u bytes)", tg->name, max_bytes);
 	return 0;
 }
 
@@ -227,9 +277,16 @@ void export_flow(const struct flow_record *rec, void *user)
 	if (x->observe)
 		x->observe(rec, ifname, x->observe_user);
 	/* Encoders count their own refusals; nothing more to do per record here. */
-	for (size_t i = 0; i < x->n_targets; i++)
-		ipfix_encoder_add(x->targets[i]->enc, rec, ifname, have_src ? &src : NULL,
-				  have_dst ? &dst : NULL, x->now_ms);
+	for (size_t i = 0; i < x->n_targets; i++) {
+		struct target *tg = x->targets[i];
+
+		if (tg->enc)
+			ipfix_encoder_add(tg->enc, rec, ifname, have_src ? &src : NULL,
+					  have_dst ? &dst : NULL, x->now_ms);
+		else
+			netflow_encoder_add(tg->nf, rec, ifname, have_src ? &src : NULL,
+					    have_dst ? &dst : NULL, x->now_ms);
+	}
 }
 
 void export_tick(struct exporter *x, uint64_t now_ms)
@@ -237,8 +294,10 @@ void export_tick(struct exporter *x, uint64_t now_ms)
 	x->now_ms = now_ms;
 	refresh_snapshot(x);
 	for (size_t i = 0; i < x->n_targets; i++) {
-		ipfix_encoder_flush(x->targets[i]->enc);
-		transport_poll(x->targets[i]->tp, now_ms);
+		struct target *tg = x->targets[i];
+
+		target_flush(tg);
+		transport_poll(tg->tp, now_ms);
 	}
 }
 
@@ -255,4 +314,11 @@ const struct transport_stats *export_target_stats(const struct exporter *x, size
 	if (ret_name)
 		*ret_name = x->targets[i]->name;
 	return transport_get_stats(x->targets[i]->tp);
+}
+
+const struct netflow_stats *export_target_netflow_stats(const struct exporter *x, size_t i)
+{
+	if (i >= x->n_targets || !x->targets[i]->nf)
+		return NULL;
+	return netflow_encoder_get_stats(x->targets[i]->nf);
 }

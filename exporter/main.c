@@ -28,6 +28,7 @@
 #include "follow.h"
 #include "inventory.h"
 #include "k8s.h"
+#include "kit.h"
 #include "libvirt.h"
 #include "log.h"
 #include "registry.h"
@@ -84,6 +85,7 @@ enum {
 	OPT_NO_RFC5610,
 	OPT_BACKEND,
 	OPT_KUBECONFIG,
+	OPT_COLLECTOR_CONFIG,
 };
 
 static const struct option long_options[] = {
@@ -99,6 +101,7 @@ static const struct option long_options[] = {
 	{"no-rfc5610", no_argument, NULL, OPT_NO_RFC5610},
 	{"backend", required_argument, NULL, OPT_BACKEND},
 	{"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+	{"print-collector-config", required_argument, NULL, OPT_COLLECTOR_CONFIG},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -136,6 +139,10 @@ static void usage(FILE *out)
 		"      --no-rfc5610         do not send RFC 5610 element type records\n"
 		"      --log-level LEVEL    error, warn, info (default) or debug\n"
 		"      --stats-file FILE    write the final counters as key=value lines\n"
+		"      --print-collector-config=FORMAT\n"
+		"                           print a collector's file for the label elements\n"
+		"                           (pmacct, nfacctd, wireshark, xml, python-ipfix)\n"
+		"                           and exit\n"
 		"      --version            print the version and exit\n"
 		"  -h, --help               this text\n",
 		LF_SYSCONFDIR);
@@ -151,6 +158,7 @@ struct cli {
 	const char *pen;
 	const char *backend;
 	const char *kubeconfig;
+	const char *collector_config;
 	const char *interfaces[CONF_MAX_LIST];
 	size_t n_interfaces;
 	const char *targets[CONF_MAX_LIST];
@@ -216,6 +224,9 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			break;
 		case OPT_KUBECONFIG:
 			cli->kubeconfig = optarg;
+			break;
+		case OPT_COLLECTOR_CONFIG:
+			cli->collector_config = optarg;
 			break;
 		case OPT_VERSION:
 			printf("labelflowd %s\n", PACKAGE_VERSION);
@@ -499,6 +510,7 @@ static void report(const struct pipeline *pl, FILE *out)
 	for (size_t i = 0; i < export_n_targets(pl->exporter); i++) {
 		const char *name = "";
 		const struct transport_stats *ts = export_target_stats(pl->exporter, i, &name);
+		const struct netflow_stats *ns = export_target_netflow_stats(pl->exporter, i);
 
 		EMIT("target.%s.msgs_sent=%" PRIu64, name, ts->msgs_sent);
 		EMIT("target.%s.bytes_sent=%" PRIu64, name, ts->bytes_sent);
@@ -508,6 +520,19 @@ static void report(const struct pipeline *pl, FILE *out)
 		EMIT("target.%s.connect_failures=%" PRIu64, name, ts->connect_failures);
 		EMIT("target.%s.send_errors=%" PRIu64, name, ts->send_errors);
 		EMIT("target.%s.queued=%" PRIu64, name, ts->queued);
+		EMIT("target.%s.unacked=%" PRIu64, name, ts->unacked);
+		EMIT("target.%s.msgs_retransmitted=%" PRIu64, name, ts->msgs_retransmitted);
+		if (ns) {
+			EMIT("target.%s.records=%" PRIu64, name, ns->records);
+			EMIT("target.%s.data_msgs=%" PRIu64, name, ns->data_msgs);
+			EMIT("target.%s.template_msgs=%" PRIu64, name, ns->template_msgs);
+			EMIT("target.%s.strings_truncated=%" PRIu64, name, ns->strings_truncated);
+			EMIT("target.%s.v5_ipv6_dropped=%" PRIu64, name, ns->v5_ipv6_dropped);
+			EMIT("target.%s.v5_split_records=%" PRIu64, name, ns->v5_split_records);
+			EMIT("target.%s.v5_ifindex_zeroed=%" PRIu64, name, ns->v5_ifindex_zeroed);
+			EMIT("target.%s.times_clamped=%" PRIu64, name, ns->times_clamped);
+			EMIT("target.%s.encode_errors=%" PRIu64, name, ns->encode_errors);
+		}
 	}
 	if (pl->inventory) {
 		const struct inventory_stats *is = inventory_get_stats(pl->inventory);
@@ -937,6 +962,14 @@ int main(int argc, char **argv)
 	}
 	if (cli.check_config) {
 		printf("configuration OK\n");
+		goto out;
+	}
+	if (cli.collector_config) {
+		ret = kit_print(pl.registry, cli.collector_config, stdout);
+		if (ret == -EINVAL)
+			log_error("--print-collector-config '%s': unknown format (one of: %s)",
+				  cli.collector_config, kit_format_names());
+		ret = ret == -EINVAL ? 2 : ret < 0 ? 1 : 0;
 		goto out;
 	}
 	if (!pl.conf.read_file && pl.conf.include.n == 0) {

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * transport: moves finished IPFIX messages to one collector without ever blocking the
- * capture thread. Files are written in place; UDP sends one datagram per message; TCP
- * connects and writes non-blocking, with a bounded ring of owned message copies that
- * absorbs outages. The latest template set is cached and replayed (headers patched) on
- * every new TCP connection and periodically over UDP, as RFC 7011 section 8 requires.
+ * transport: moves finished export messages to one collector without ever blocking the
+ * capture thread. Files are written in place; datagram targets (UDP, NetFlow) send one
+ * datagram per message; TCP and TLS write through a stream (stream.h). A bounded queue of
+ * owned copies (msgq.h) absorbs outages and, on streams, keeps each written message until the
+ * peer acknowledged it, to resend it after a connection loss. The latest template set is
+ * cached and replayed (headers patched) on every new connection and periodically on UDP.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,65 +21,84 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "msgq.h"
+#include "stream.h"
 #include "transport.h"
 
 /* Template messages one set may span (a 64 KiB set in 1 KiB messages), cached and queued. */
-#define TRANSPORT_MAX_TEMPLATE_MSGS 64
-#define IPFIX_HDR_LEN		    16
-#define TCP_CONNECT_TIMEOUT_MS	    10000
+#define TRANSPORT_MAX_TEMPLATE_MSGS  64
+#define TRANSPORT_CONNECT_TIMEOUT_MS 10000 /* TCP connect and TLS handshake together */
+#define TRANSPORT_ACK_POLL_MS	     5	   /* draining: how often to look for acknowledgements */
 
-/* One message: an owned buffer, reused for later messages (no allocation once warm). */
-struct qmsg {
-	uint8_t *buf; /* owned; cap bytes */
-	size_t cap;
-	size_t len;
-	uint32_t n_records; /* data/options records inside (header sequence to seq_after) */
-	bool is_template;
+/* Where a message format keeps its header fields; seq_off 0: never patched. */
+struct hdr_fmt {
+	size_t min_len;
+	size_t time_off; /* export time in seconds */
+	size_t seq_off;
 };
+static const struct hdr_fmt fmt_ipfix = {16, 4, 8}; /* RFC 7011 */
+static const struct hdr_fmt fmt_nf9 = {20, 8, 12};  /* RFC 3954 */
+static const struct hdr_fmt fmt_nf5 = {24, 0, 0};
 
-enum tcp_state {
-	TCP_DOWN = 0,	/* no socket; next attempt at next_attempt_ms */
-	TCP_CONNECTING, /* non-blocking connect in progress */
-	TCP_UP,
+static const char *const scheme_names[] = {
+	[TRANSPORT_FILE] = "file",	   [TRANSPORT_UDP] = "udp",
+	[TRANSPORT_TCP] = "tcp",	   [TRANSPORT_TLS] = "tls",
+	[TRANSPORT_NETFLOW9] = "netflow9", [TRANSPORT_NETFLOW5] = "netflow5",
+};
+#define N_SCHEMES (sizeof(scheme_names) / sizeof(scheme_names[0]))
+
+enum conn_state {
+	CONN_DOWN = 0,	 /* no connection; next attempt at next_attempt_ms */
+	CONN_CONNECTING, /* TCP connect, then TLS handshake, in progress */
+	CONN_UP,
 };
 
 struct transport {
 	struct transport_spec spec;
-	struct transport_config config;
-	char name[300]; /* spec in human form, for messages */
-	int fd;		/* owned (except standard output); -1 when closed */
-
-	/*
-	 * Send queue (UDP/TCP): a ring of qmsg slots, in wire order from head. Slots are
-	 * allocated as needed, up to queue_msgs data messages plus room for one template
-	 * set. head_off bytes of the head message are already written (TCP only).
-	 */
-	struct qmsg *ring; /* owned; ring_cap slots */
-	size_t ring_cap, ring_max, head, count, head_off;
-	size_t n_data_queued;
+	struct transport_config config; /* tls_* cleared: borrowed only by transport_new */
+	const struct hdr_fmt *fmt;	/* static */
+	char name[300];			/* spec in human form, for messages */
+	int fd;		   /* file, datagrams: owned (except standard output); -1 when closed */
+	struct stream *st; /* owned: TCP and TLS */
+	/* Datagrams and streams; room for queue_msgs data messages plus one template set. */
+	struct msgq q;
 
 	/* The latest template set: a run of consecutive template messages. */
-	struct qmsg tmpl[TRANSPORT_MAX_TEMPLATE_MSGS];
+	struct msgq_msg tmpl[TRANSPORT_MAX_TEMPLATE_MSGS];
 	size_t n_tmpl;
 	bool last_was_template; /* the previous handed-over message was a template one */
 	uint32_t next_seq;	/* seq_after of the last message handed over */
 	uint64_t now_ms;	/* latest time seen from the caller */
+	bool clock_seen;	/* now_ms came from the caller */
 
-	/* UDP template refresh */
+	/* Datagram template refresh */
 	uint64_t tmpl_sent_ms;
 	uint32_t data_since_tmpl;
+	uint32_t seq_shift; /* netflow9: datagrams inserted by refreshes so far */
 
-	/* TCP connection */
-	enum tcp_state state;
+	/* Stream connection */
+	enum conn_state state;
 	uint64_t next_attempt_ms;
 	uint64_t connect_started_ms;
-	uint32_t backoff_ms;
+	uint64_t up_since_ms;
+	uint32_t backoff_ms; /* the next delay's upper bound */
 	unsigned int rand_state;
-	bool logged_failure; /* since the last successful connect */
+	bool failing;	      /* attempts have failed since the last connection */
+	char logged_why[256]; /* the failure last logged while failing */
 	bool logged_send_error;
 
 	struct transport_stats stats;
 };
+
+static bool is_datagram(enum transport_kind k)
+{
+	return k == TRANSPORT_UDP || k == TRANSPORT_NETFLOW9 || k == TRANSPORT_NETFLOW5;
+}
+
+static bool is_stream(enum transport_kind k)
+{
+	return k == TRANSPORT_TCP || k == TRANSPORT_TLS;
+}
 
 /* ---- parsing ------------------------------------------------------------------------ */
 
@@ -114,31 +134,37 @@ int transport_parse(const char *text, struct transport_spec *ret_spec, char *err
 {
 	struct transport_spec s;
 	const char *colon, *rest, *host, *port;
-	size_t host_len;
+	size_t host_len, scheme_len;
+	size_t k;
 
 	memset(&s, 0, sizeof(s));
 	if (!text || !(colon = strchr(text, ':')))
-		return parse_fail(errbuf, errbuf_size,
-				  "expected file:PATH, udp:HOST:PORT or tcp:HOST:PORT");
+		return parse_fail(
+			errbuf, errbuf_size,
+			"expected file:PATH or SCHEME:HOST:PORT (udp, tcp, tls, netflow9, "
+			"netflow5)");
 	rest = colon + 1;
-	if ((size_t)(colon - text) == 4 && strncmp(text, "file", 4) == 0) {
+	scheme_len = (size_t)(colon - text);
+	for (k = 0; k < N_SCHEMES; k++)
+		if (strlen(scheme_names[k]) == scheme_len &&
+		    strncmp(text, scheme_names[k], scheme_len) == 0)
+			break;
+	if (k == N_SCHEMES)
+		return parse_fail(
+			errbuf, errbuf_size,
+			"unknown scheme '%.*s' (use file:, udp:, tcp:, tls:, netflow9: or "
+			"netflow5:)",
+			(int)scheme_len, text);
+	s.kind = (enum transport_kind)k;
+	if (s.kind == TRANSPORT_FILE) {
 		if (!*rest)
 			return parse_fail(errbuf, errbuf_size, "missing file path");
 		if (strlen(rest) >= sizeof(s.path))
 			return parse_fail(errbuf, errbuf_size, "file path too long");
-		s.kind = TRANSPORT_FILE;
 		memcpy(s.path, rest, strlen(rest) + 1);
 		*ret_spec = s;
 		return 0;
 	}
-	if ((size_t)(colon - text) == 3 && strncmp(text, "udp", 3) == 0)
-		s.kind = TRANSPORT_UDP;
-	else if ((size_t)(colon - text) == 3 && strncmp(text, "tcp", 3) == 0)
-		s.kind = TRANSPORT_TCP;
-	else
-		return parse_fail(errbuf, errbuf_size,
-				  "unknown scheme '%.*s' (use file:, udp: or tcp:)",
-				  (int)(colon - text), text);
 
 	if (rest[0] == '[') {
 		const char *close = strchr(rest, ']');
@@ -178,7 +204,7 @@ int transport_parse(const char *text, struct transport_spec *ret_spec, char *err
 
 const char *transport_spec_str(const struct transport_spec *spec, char *buf, size_t buf_size)
 {
-	const char *scheme = spec->kind == TRANSPORT_UDP ? "udp" : "tcp";
+	const char *scheme = (size_t)spec->kind < N_SCHEMES ? scheme_names[spec->kind] : "?";
 
 	if (spec->kind == TRANSPORT_FILE)
 		snprintf(buf, buf_size, "file:%s", spec->path);
@@ -191,159 +217,49 @@ const char *transport_spec_str(const struct transport_spec *spec, char *buf, siz
 
 /* ---- messages ----------------------------------------------------------------------- */
 
-static uint32_t hdr_seq(const uint8_t *msg, size_t len)
+static uint32_t hdr_seq(const struct transport *t, const uint8_t *msg, size_t len)
 {
 	uint32_t v = 0;
 
-	if (len >= IPFIX_HDR_LEN)
-		memcpy(&v, msg + 8, 4);
+	if (t->fmt->seq_off && len >= t->fmt->seq_off + 4)
+		memcpy(&v, msg + t->fmt->seq_off, 4);
 	return ntohl(v);
 }
 
-/* RFC 7011 header: export time at offset 4, sequence number at 8. */
-static void patch_header(struct qmsg *m, uint32_t seq, uint64_t now_ms)
+static void hdr_set_seq(const struct transport *t, struct msgq_msg *m, uint32_t seq)
 {
-	uint32_t t = htonl((uint32_t)(now_ms / 1000)), s = htonl(seq);
+	uint32_t s = htonl(seq);
 
-	if (m->len < IPFIX_HDR_LEN)
+	if (t->fmt->seq_off && m->len >= t->fmt->min_len)
+		memcpy(m->buf + t->fmt->seq_off, &s, 4);
+}
+
+/* A replayed template message: export time = now, and a new sequence number. */
+static void hdr_patch(const struct transport *t, struct msgq_msg *m, uint32_t seq)
+{
+	uint32_t now = htonl((uint32_t)(t->now_ms / 1000));
+
+	if (!t->fmt->seq_off || m->len < t->fmt->min_len)
 		return;
-	memcpy(m->buf + 4, &t, 4);
-	memcpy(m->buf + 8, &s, 4);
+	memcpy(m->buf + t->fmt->time_off, &now, 4);
+	hdr_set_seq(t, m, seq);
 }
 
-static int qmsg_set(struct qmsg *m, const uint8_t *msg, size_t len, uint32_t seq_after,
-		    bool is_template)
-{
-	if (m->cap < len) {
-		uint8_t *b = realloc(m->buf, len);
-
-		if (!b)
-			return -ENOMEM;
-		m->buf = b;
-		m->cap = len;
-	}
-	memcpy(m->buf, msg, len);
-	m->len = len;
-	m->n_records = seq_after - hdr_seq(msg, len);
-	m->is_template = is_template;
-	return 0;
-}
-
-static struct qmsg *ring_at(struct transport *t, size_t i)
-{
-	return &t->ring[(t->head + i) % t->ring_cap];
-}
-
-/* Make room for one more slot: grow (doubling, up to ring_max) when full. */
-static int ring_reserve(struct transport *t)
-{
-	struct qmsg *n;
-	size_t cap;
-
-	if (t->count < t->ring_cap)
-		return 0;
-	if (t->ring_cap >= t->ring_max)
-		return -ENOBUFS;
-	cap = t->ring_cap ? t->ring_cap * 2 : 16;
-	if (cap > t->ring_max)
-		cap = t->ring_max;
-	n = calloc(cap, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	/* Unroll into the new array in queue order; spare slots keep their buffers. */
-	for (size_t i = 0; i < t->ring_cap; i++)
-		n[i] = t->ring[(t->head + i) % t->ring_cap];
-	free(t->ring);
-	t->ring = n;
-	t->ring_cap = cap;
-	t->head = 0;
-	return 0;
-}
-
-static int ring_push_back(struct transport *t, const uint8_t *msg, size_t len, uint32_t seq_after,
-			  bool is_template)
-{
-	int ret = ring_reserve(t);
-
-	if (ret < 0)
-		return ret;
-	ret = qmsg_set(ring_at(t, t->count), msg, len, seq_after, is_template);
-	if (ret < 0)
-		return ret;
-	t->count++;
-	t->n_data_queued += !is_template;
-	t->stats.queued = t->count;
-	return 0;
-}
-
-/* Only with head_off == 0: nothing of the head message is on the wire yet. */
-static int ring_push_front(struct transport *t, const struct qmsg *src)
-{
-	struct qmsg *m;
-	int ret = ring_reserve(t);
-
-	if (ret < 0)
-		return ret;
-	t->head = (t->head + t->ring_cap - 1) % t->ring_cap;
-	m = &t->ring[t->head];
-	t->count++;
-	ret = qmsg_set(m, src->buf, src->len, hdr_seq(src->buf, src->len) + src->n_records, true);
-	if (ret < 0) {
-		t->head = (t->head + 1) % t->ring_cap;
-		t->count--;
-		return ret;
-	}
-	t->stats.queued = t->count;
-	return 0;
-}
-
-static void ring_pop(struct transport *t)
-{
-	t->n_data_queued -= !ring_at(t, 0)->is_template;
-	t->head = (t->head + 1) % t->ring_cap;
-	t->count--;
-	t->head_off = 0;
-	t->stats.queued = t->count;
-}
-
-/* Remove queued template messages (a replay of the cache replaces them). */
-static void ring_drop_templates(struct transport *t)
-{
-	size_t w = 0;
-
-	for (size_t i = 0; i < t->count; i++) {
-		struct qmsg *m = ring_at(t, i);
-
-		if (m->is_template)
-			continue;
-		if (w != i) {
-			struct qmsg tmp = *ring_at(t, w);
-
-			*ring_at(t, w) = *m;
-			*m = tmp;
-		}
-		w++;
-	}
-	t->count = w;
-	t->stats.queued = t->count;
-}
-
-/* Sequence number of the first queued data message, or where the next one will start. */
+/* Sequence number of the first data message waiting to be written, or of the next one. */
 static uint32_t next_data_seq(struct transport *t)
 {
-	for (size_t i = 0; i < t->count; i++) {
-		struct qmsg *m = ring_at(t, i);
+	struct msgq_msg *m;
 
+	for (size_t i = 0; (m = msgq_unsent(&t->q, i)); i++)
 		if (!m->is_template)
-			return hdr_seq(m->buf, m->len);
-	}
+			return m->seq;
 	return t->next_seq;
 }
 
 /*
- * Patch the cached set for replay before a data message with sequence number seq. The
- * set's own records (RFC 5610 options records) are numbered so that the set ends exactly
- * at seq: the data stream's numbering stays gap-free for the collector.
+ * IPFIX: patch the cached set for replay before a data message with sequence number seq. The
+ * set's own records (RFC 5610 options records) are numbered so that the set ends exactly at
+ * seq: the data stream's numbering stays gap-free for the collector.
  */
 static void patch_template_set(struct transport *t, uint32_t seq)
 {
@@ -353,35 +269,18 @@ static void patch_template_set(struct transport *t, uint32_t seq)
 		total += t->tmpl[i].n_records;
 	seq -= total;
 	for (size_t i = 0; i < t->n_tmpl; i++) {
-		patch_header(&t->tmpl[i], seq, t->now_ms);
+		hdr_patch(t, &t->tmpl[i], seq);
 		seq += t->tmpl[i].n_records;
 	}
 }
 
-/* ---- sockets ------------------------------------------------------------------------ */
-
-static int resolve(struct transport *t, int socktype, struct addrinfo **ret_ai)
+static void sync_counts(struct transport *t)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = socktype};
-	int rc = getaddrinfo(t->spec.host, t->spec.port, &hints, ret_ai);
-
-	if (rc != 0) {
-		if (!t->logged_failure)
-			log_warn("export target '%s': cannot resolve '%s': %s", t->name,
-				 t->spec.host, gai_strerror(rc));
-		return -EHOSTUNREACH;
-	}
-	return 0;
+	t->stats.queued = msgq_n_unsent(&t->q);
+	t->stats.unacked = t->q.n_sent;
 }
 
-static void close_fd(struct transport *t)
-{
-	if (t->fd >= 0 && !(t->spec.kind == TRANSPORT_FILE && t->fd == STDOUT_FILENO))
-		close(t->fd);
-	t->fd = -1;
-}
-
-static void count_sent(struct transport *t, const struct qmsg *m)
+static void count_sent(struct transport *t, const struct msgq_msg *m)
 {
 	t->stats.msgs_sent++;
 	t->stats.bytes_sent += m->len;
@@ -397,8 +296,10 @@ static void send_error(struct transport *t, int err)
 	}
 }
 
+/* ---- datagrams (UDP, NetFlow) ------------------------------------------------------- */
+
 /* One datagram. Returns 0 (sent or dropped and counted) or -EAGAIN (try later). */
-static int udp_send_one(struct transport *t, const struct qmsg *m)
+static int dgram_send_one(struct transport *t, const struct msgq_msg *m)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (send(t->fd, m->buf, m->len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)m->len) {
@@ -420,19 +321,30 @@ static int udp_send_one(struct transport *t, const struct qmsg *m)
 	return 0;
 }
 
-static void udp_send_templates(struct transport *t, uint32_t seq)
+/*
+ * Resend the cached set before the data message numbered seq (as handed over). IPFIX numbers
+ * it to end at seq; NetFlow v9 counts datagrams, so the copies take the next numbers and
+ * every later datagram is shifted past them.
+ */
+static void dgram_send_templates(struct transport *t, uint32_t seq)
 {
 	if (!t->n_tmpl)
 		return;
-	patch_template_set(t, seq);
+	if (t->spec.kind == TRANSPORT_NETFLOW9) {
+		for (size_t i = 0; i < t->n_tmpl; i++)
+			hdr_patch(t, &t->tmpl[i], seq + t->seq_shift + (uint32_t)i);
+		t->seq_shift += (uint32_t)t->n_tmpl;
+	} else {
+		patch_template_set(t, seq);
+	}
 	for (size_t i = 0; i < t->n_tmpl; i++)
-		udp_send_one(t, &t->tmpl[i]);
+		dgram_send_one(t, &t->tmpl[i]);
 	t->stats.template_sends++;
 	t->tmpl_sent_ms = t->now_ms;
 	t->data_since_tmpl = 0;
 }
 
-static bool udp_refresh_due(const struct transport *t)
+static bool refresh_due(const struct transport *t)
 {
 	if (!t->n_tmpl)
 		return false;
@@ -443,22 +355,27 @@ static bool udp_refresh_due(const struct transport *t)
 	       t->now_ms >= t->tmpl_sent_ms + t->config.template_refresh_ms;
 }
 
-static void udp_flush(struct transport *t)
+static void dgram_flush(struct transport *t)
 {
-	while (t->count) {
-		struct qmsg *m = ring_at(t, 0);
+	struct msgq_msg *m;
 
-		if (!m->is_template && udp_refresh_due(t))
-			udp_send_templates(t, hdr_seq(m->buf, m->len));
-		if (udp_send_one(t, m) == -EAGAIN)
-			return;
+	while ((m = msgq_unsent(&t->q, 0))) {
+		if (!m->is_template && refresh_due(t))
+			dgram_send_templates(t, m->seq);
+		if (t->seq_shift)
+			hdr_set_seq(t, m, m->seq + t->seq_shift);
+		if (dgram_send_one(t, m) == -EAGAIN)
+			break;
 		if (!m->is_template)
 			t->data_since_tmpl++;
-		ring_pop(t);
+		msgq_pop_unsent(&t->q);
 	}
+	sync_counts(t);
 }
 
-static void tcp_schedule_retry(struct transport *t)
+/* ---- streams (TCP, TLS) ------------------------------------------------------------- */
+
+static void schedule_retry(struct transport *t)
 {
 	uint32_t b = t->backoff_ms ? t->backoff_ms : 1;
 	uint32_t delay = b / 2 + (uint32_t)rand_r(&t->rand_state) % (b / 2 + 1);
@@ -469,146 +386,187 @@ static void tcp_schedule_retry(struct transport *t)
 		t->backoff_ms = t->config.reconnect_min_ms;
 }
 
-static void tcp_down(struct transport *t, const char *why, int err)
+/* Release the messages whose last byte the peer's kernel has acknowledged. */
+static void take_acks(struct transport *t)
 {
-	bool was_up = t->state == TCP_UP;
+	uint64_t acked;
 
-	close_fd(t);
-	t->state = TCP_DOWN;
-	t->head_off = 0; /* a half-written message is resent whole */
-	ring_drop_templates(t);
+	if (t->q.n_sent && stream_acked_bytes(t->st, &acked) == 0)
+		msgq_ack(&t->q, acked);
+}
+
+/*
+ * The connection failed (why, or the stream's own reason) or was lost: what it did not
+ * deliver goes back in front of the queue, and the next attempt waits for the backoff. A
+ * failure is logged when it differs from the one last logged, a loss every time.
+ */
+static void conn_down(struct transport *t, const char *why)
+{
+	bool was_up = t->state == CONN_UP;
+	char reason[sizeof(t->logged_why)];
+	size_t resend;
+
+	snprintf(reason, sizeof(reason), "%s", why ? why : stream_error(t->st));
+	if (was_up)
+		take_acks(t); /* a last look: what the peer acknowledged is delivered */
+	resend = msgq_requeue(&t->q);
+	stream_close(t->st);
+	t->state = CONN_DOWN;
 	if (was_up) {
-		log_warn("export target '%s': connection lost (%s%s%s); queueing up to %u messages",
-			 t->name, why, err ? ": " : "", err ? strerror(err) : "",
-			 t->config.queue_msgs);
-		t->logged_failure = false;
-		t->backoff_ms = t->config.reconnect_min_ms;
+		log_warn("export target '%s': connection lost (%s); %zu unacknowledged messages "
+			 "will be resent, queueing up to %u",
+			 t->name, reason, resend, t->config.queue_msgs);
+		t->failing = false;
+		t->logged_why[0] = '\0';
+		/* Only a connection that lasted starts the backoff over: flapping slows down. */
+		if (t->now_ms >= t->up_since_ms + t->config.reconnect_max_ms)
+			t->backoff_ms = t->config.reconnect_min_ms;
 	} else {
 		t->stats.connect_failures++;
-		if (!t->logged_failure)
-			log_warn("export target '%s': cannot connect (%s%s%s); retrying with "
-				 "backoff",
-				 t->name, why, err ? ": " : "", err ? strerror(err) : "");
-		t->logged_failure = true;
+		if (strcmp(reason, t->logged_why) != 0) {
+			log_warn("export target '%s': cannot connect (%s); retrying with backoff",
+				 t->name, reason);
+			snprintf(t->logged_why, sizeof(t->logged_why), "%s", reason);
+		}
+		t->failing = true;
 	}
-	tcp_schedule_retry(t);
+	schedule_retry(t);
+	sync_counts(t);
 }
 
-static void tcp_flush(struct transport *t)
+/* Write the queue in order; a written message waits in the window for its acknowledgement. */
+static void conn_flush(struct transport *t)
 {
-	while (t->state == TCP_UP && t->count) {
-		struct qmsg *m = ring_at(t, 0);
-		ssize_t n = send(t->fd, m->buf + t->head_off, m->len - t->head_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	struct msgq_msg *m;
 
+	while (t->state == CONN_UP && (m = msgq_unsent(&t->q, 0))) {
+		ssize_t n = stream_write(t->st, m->buf + t->q.head_off, m->len - t->q.head_off);
+
+		if (n == -EAGAIN)
+			break;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				t->stats.send_errors++;
-				tcp_down(t, "send", errno);
-			}
+			t->stats.send_errors++;
+			conn_down(t, NULL);
 			return;
 		}
-		t->head_off += (size_t)n;
-		if (t->head_off < m->len)
-			return;
+		t->q.head_off += (size_t)n;
+		if (t->q.head_off < m->len)
+			continue;
 		count_sent(t, m);
-		ring_pop(t);
+		if (m->resend) {
+			t->stats.msgs_retransmitted++;
+			m->resend = false;
+		}
+		msgq_sent(&t->q, stream_wire_bytes(t->st));
 	}
+	if (t->state == CONN_UP)
+		take_acks(t);
+	sync_counts(t);
 }
 
-static void tcp_up(struct transport *t)
+static void conn_up(struct transport *t)
 {
-	t->state = TCP_UP;
+	t->state = CONN_UP;
 	t->stats.connects++;
-	t->backoff_ms = t->config.reconnect_min_ms;
-	if (t->logged_failure || t->stats.connects > 1)
+	t->up_since_ms = t->now_ms;
+	if (t->failing || t->stats.connects > 1)
 		log_info("export target '%s': connected", t->name);
-	t->logged_failure = false;
+	t->failing = false;
+	t->logged_why[0] = '\0';
 	t->logged_send_error = false;
-	/* The template set goes first on every connection, then the queue. */
+	/* The template set goes first on every connection, then the queue (resent ones first). */
 	if (t->n_tmpl) {
 		patch_template_set(t, next_data_seq(t));
 		for (size_t i = t->n_tmpl; i-- > 0;) {
-			if (ring_push_front(t, &t->tmpl[i]) < 0) {
-				tcp_down(t, "out of memory for templates", 0);
+			if (msgq_push_front(&t->q, &t->tmpl[i]) < 0) {
+				conn_down(t, "out of memory for templates");
 				return;
 			}
 		}
 		t->stats.template_sends++;
 	}
-	tcp_flush(t);
+	conn_flush(t);
 }
 
-static void tcp_connect(struct transport *t)
+static void conn_open(struct transport *t)
 {
-	struct addrinfo *ai = NULL;
-	int fd;
-
-	if (resolve(t, SOCK_STREAM, &ai) < 0) {
-		t->logged_failure = true;
-		tcp_down(t, "name resolution", 0);
+	/* From transport_new the caller's clock is not known yet: start it at the first look. */
+	t->connect_started_ms = t->clock_seen ? t->now_ms : UINT64_MAX;
+	if (stream_open(t->st) < 0) {
+		conn_down(t, NULL);
 		return;
 	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		freeaddrinfo(ai);
-		tcp_down(t, "socket", errno);
-		return;
-	}
-	t->fd = fd;
-	t->connect_started_ms = t->now_ms;
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-		freeaddrinfo(ai);
-		tcp_up(t);
-		return;
-	}
-	freeaddrinfo(ai);
-	if (errno == EINPROGRESS) {
-		t->state = TCP_CONNECTING;
-		return;
-	}
-	tcp_down(t, "connect", errno);
+	t->state = CONN_CONNECTING;
+	if (stream_status(t->st) == STREAM_UP)
+		conn_up(t);
 }
 
-/* A connect in progress: finished? Waits up to wait_ms for it. */
-static void tcp_check_connect(struct transport *t, int wait_ms)
+/* Drive a connection in progress, waiting up to wait_ms; give up on one that hangs. */
+static void conn_progress(struct transport *t, int wait_ms)
 {
-	struct pollfd p = {.fd = t->fd, .events = POLLOUT};
-	socklen_t len = sizeof(int);
-	int err = 0;
+	int ret = stream_progress(t->st, wait_ms);
 
-	if (poll(&p, 1, wait_ms) <= 0) {
-		/* Give up on a connect that hangs (filtered port); backoff then retries. */
-		if (t->now_ms >= t->connect_started_ms + TCP_CONNECT_TIMEOUT_MS)
-			tcp_down(t, "connect", ETIMEDOUT);
-		return;
-	}
-	if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (err) {
-		tcp_down(t, "connect", err);
-		return;
-	}
-	tcp_up(t);
+	if (t->connect_started_ms == UINT64_MAX)
+		t->connect_started_ms = t->now_ms;
+	if (ret > 0)
+		conn_up(t);
+	else if (ret < 0)
+		conn_down(t, NULL);
+	else if (t->now_ms >= t->connect_started_ms + TRANSPORT_CONNECT_TIMEOUT_MS)
+		conn_down(t, "no connection after 10 s");
 }
 
-/* Collectors send nothing over IPFIX/TCP: readable means closed (or junk to discard). */
-static void tcp_check_peer(struct transport *t)
+static void conn_step(struct transport *t, int wait_ms)
 {
-	struct pollfd p = {.fd = t->fd, .events = POLLIN};
-	uint8_t sink[512];
+	if (t->state == CONN_DOWN && t->now_ms >= t->next_attempt_ms)
+		conn_open(t);
+	if (t->state == CONN_CONNECTING)
+		conn_progress(t, wait_ms);
+	if (t->state == CONN_UP && stream_check_peer(t->st) < 0)
+		conn_down(t, NULL);
+	if (t->state == CONN_UP)
+		conn_flush(t);
+	sync_counts(t);
+}
 
-	while (t->state == TCP_UP && poll(&p, 1, 0) > 0) {
-		ssize_t n = recv(t->fd, sink, sizeof(sink), MSG_DONTWAIT);
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
 
-		if (n > 0)
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Keeps reconnecting with backoff: a collector that comes (back) up gets the queue. */
+static void conn_drain(struct transport *t, uint32_t linger_ms)
+{
+	uint64_t start = mono_ms(), base = t->now_ms, now;
+
+	while ((now = mono_ms()) < start + linger_ms && t->q.count) {
+		int wait = (int)(start + linger_ms - now);
+
+		t->now_ms = base + (now - start);
+		if (t->state == CONN_DOWN && t->now_ms < t->next_attempt_ms) {
+			uint64_t nap = t->next_attempt_ms - t->now_ms;
+
+			poll(NULL, 0, nap < (uint64_t)wait ? (int)nap : wait);
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-			return;
-		tcp_down(t, n == 0 ? "closed by the collector" : "receive", n == 0 ? 0 : errno);
+		}
+		if (t->state != CONN_UP) {
+			conn_step(t, wait);
+			continue;
+		}
+		conn_step(t, 0);
+		/* Nothing signals an acknowledgement: look again soon while some are missing. */
+		if (t->q.n_sent && wait > TRANSPORT_ACK_POLL_MS)
+			wait = TRANSPORT_ACK_POLL_MS;
+		if (t->state == CONN_UP && t->q.count)
+			stream_wait(t->st, msgq_n_unsent(&t->q) > 0, wait);
 	}
+	if (t->q.count)
+		log_warn("export target '%s': messages not delivered: %zu (%zu of them written but "
+			 "not acknowledged)",
+			 t->name, t->q.count, t->q.n_sent);
 }
 
 /* ---- file --------------------------------------------------------------------------- */
@@ -635,11 +593,38 @@ static int file_write(struct transport *t, const uint8_t *msg, size_t len)
 
 /* ---- public ------------------------------------------------------------------------- */
 
+static int open_datagram(struct transport *t)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
+	struct addrinfo *ai = NULL;
+	int rc = getaddrinfo(t->spec.host, t->spec.port, &hints, &ai);
+
+	if (rc != 0) {
+		log_error("export target '%s': cannot resolve '%s': %s", t->name, t->spec.host,
+			  gai_strerror(rc));
+		return -EHOSTUNREACH;
+	}
+	t->fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (t->fd < 0 || connect(t->fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		rc = errno;
+		log_error("export target '%s': %s", t->name, strerror(rc));
+		freeaddrinfo(ai);
+		return -rc;
+	}
+	freeaddrinfo(ai);
+	return 0;
+}
+
 struct transport *transport_new(const struct transport_spec *spec,
 				const struct transport_config *config)
 {
 	struct transport *t = calloc(1, sizeof(*t));
-	struct addrinfo *ai = NULL;
+	struct stream_tls_config tls = {
+		.ca_file = config->tls_ca_file,
+		.cert_file = config->tls_cert_file,
+		.key_file = config->tls_key_file,
+		.server_name = config->tls_server_name,
+	};
 
 	if (!t) {
 		log_error("export: out of memory for a transport");
@@ -647,7 +632,12 @@ struct transport *transport_new(const struct transport_spec *spec,
 	}
 	t->spec = *spec;
 	t->config = *config;
+	t->config.tls_ca_file = t->config.tls_cert_file = NULL;
+	t->config.tls_key_file = t->config.tls_server_name = NULL;
 	t->fd = -1;
+	t->fmt = spec->kind == TRANSPORT_NETFLOW9   ? &fmt_nf9
+		 : spec->kind == TRANSPORT_NETFLOW5 ? &fmt_nf5
+						    : &fmt_ipfix;
 	transport_spec_str(spec, t->name, sizeof(t->name));
 	if (t->config.queue_msgs == 0)
 		t->config.queue_msgs = 1;
@@ -655,7 +645,7 @@ struct transport *transport_new(const struct transport_spec *spec,
 		t->config.reconnect_min_ms = 1;
 	if (t->config.reconnect_max_ms < t->config.reconnect_min_ms)
 		t->config.reconnect_max_ms = t->config.reconnect_min_ms;
-	t->ring_max = (size_t)t->config.queue_msgs + TRANSPORT_MAX_TEMPLATE_MSGS;
+	msgq_init(&t->q, (size_t)t->config.queue_msgs + TRANSPORT_MAX_TEMPLATE_MSGS);
 	t->backoff_ms = t->config.reconnect_min_ms;
 	t->rand_state = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)t;
 
@@ -672,18 +662,18 @@ struct transport *transport_new(const struct transport_spec *spec,
 		}
 		break;
 	case TRANSPORT_UDP:
-		if (resolve(t, SOCK_DGRAM, &ai) < 0)
+	case TRANSPORT_NETFLOW9:
+	case TRANSPORT_NETFLOW5:
+		if (open_datagram(t) < 0)
 			goto fail;
-		t->fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (t->fd < 0 || connect(t->fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-			log_error("export target '%s': %s", t->name, strerror(errno));
-			freeaddrinfo(ai);
-			goto fail;
-		}
-		freeaddrinfo(ai);
 		break;
 	case TRANSPORT_TCP:
-		tcp_connect(t); /* failures are retried with backoff, not fatal */
+	case TRANSPORT_TLS:
+		t->st = stream_new(t->name, spec->host, spec->port,
+				   spec->kind == TRANSPORT_TLS ? &tls : NULL);
+		if (!t->st)
+			goto fail;
+		conn_open(t); /* failures are retried with backoff, not fatal */
 		break;
 	default:
 		log_error("export: unknown transport kind %d", spec->kind);
@@ -695,51 +685,15 @@ fail:
 	return NULL;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void transport_drain(struct transport *t, uint32_t linger_ms)
 {
 	if (!t)
 		return;
-	if (t->spec.kind == TRANSPORT_UDP && t->fd >= 0) {
-		udp_flush(t);
-	} else if (t->spec.kind == TRANSPORT_TCP) {
-		uint64_t start = mono_ms(), base = t->now_ms, now;
-
-		/* Keeps reconnecting with backoff: a collector that comes (back) up gets the queue.
-		 */
-		while ((now = mono_ms()) < start + linger_ms && t->count) {
-			int wait = (int)(start + linger_ms - now);
-
-			t->now_ms = base + (now - start);
-			if (t->state == TCP_DOWN) {
-				if (t->now_ms < t->next_attempt_ms) {
-					uint64_t nap = t->next_attempt_ms - t->now_ms;
-
-					poll(NULL, 0, nap < (uint64_t)wait ? (int)nap : wait);
-					continue;
-				}
-				tcp_connect(t);
-			} else if (t->state == TCP_CONNECTING) {
-				tcp_check_connect(t, wait);
-			} else {
-				struct pollfd p = {.fd = t->fd, .events = POLLOUT};
-
-				tcp_check_peer(t);
-				if (t->state == TCP_UP && poll(&p, 1, wait) > 0)
-					tcp_flush(t);
-			}
-		}
-		if (t->count)
-			log_warn("export target '%s': %zu messages not delivered", t->name,
-				 t->count);
-	}
+	if (is_datagram(t->spec.kind) && t->fd >= 0)
+		dgram_flush(t);
+	else if (is_stream(t->spec.kind) && t->st)
+		conn_drain(t, linger_ms);
+	sync_counts(t);
 }
 
 void transport_free(struct transport *t, uint32_t linger_ms)
@@ -747,17 +701,18 @@ void transport_free(struct transport *t, uint32_t linger_ms)
 	if (!t)
 		return;
 	transport_drain(t, linger_ms);
-	close_fd(t);
-	for (size_t i = 0; i < t->ring_cap; i++)
-		free(t->ring[i].buf);
-	free(t->ring);
+	if (t->fd >= 0 && !(t->spec.kind == TRANSPORT_FILE && t->fd == STDOUT_FILENO))
+		close(t->fd);
+	stream_free(t->st);
+	msgq_done(&t->q);
 	for (size_t i = 0; i < TRANSPORT_MAX_TEMPLATE_MSGS; i++)
 		free(t->tmpl[i].buf);
 	free(t);
 }
 
 /* Add a template message to the cache; a new run of template messages replaces the set. */
-static int cache_template(struct transport *t, const uint8_t *msg, size_t len, uint32_t seq_after)
+static int cache_template(struct transport *t, const uint8_t *msg, size_t len, uint32_t seq,
+			  uint32_t seq_after)
 {
 	if (!t->last_was_template)
 		t->n_tmpl = 0;
@@ -766,7 +721,7 @@ static int cache_template(struct transport *t, const uint8_t *msg, size_t len, u
 			  t->name, TRANSPORT_MAX_TEMPLATE_MSGS);
 		return -E2BIG;
 	}
-	if (qmsg_set(&t->tmpl[t->n_tmpl], msg, len, seq_after, true) < 0)
+	if (msgq_msg_set(&t->tmpl[t->n_tmpl], msg, len, seq, seq_after - seq, true) < 0)
 		return -ENOMEM;
 	t->n_tmpl++;
 	return 0;
@@ -775,12 +730,18 @@ static int cache_template(struct transport *t, const uint8_t *msg, size_t len, u
 int transport_send(struct transport *t, const uint8_t *msg, size_t len, bool is_template,
 		   uint32_t seq_after, uint64_t now_ms)
 {
-	bool new_set = is_template && !t->last_was_template;
+	bool datagram = is_datagram(t->spec.kind), new_set;
+	uint32_t seq;
 	int ret = 0;
 
 	t->now_ms = now_ms;
-	if (len < IPFIX_HDR_LEN)
+	t->clock_seen = true;
+	if (len < t->fmt->min_len)
 		return -EINVAL;
+	if (t->spec.kind == TRANSPORT_NETFLOW5)
+		is_template = false; /* v5 has none: nothing to cache or refresh */
+	new_set = is_template && !t->last_was_template;
+	seq = hdr_seq(t, msg, len);
 	if (t->spec.kind == TRANSPORT_FILE) {
 		t->last_was_template = is_template;
 		t->next_seq = seq_after;
@@ -789,56 +750,48 @@ int transport_send(struct transport *t, const uint8_t *msg, size_t len, bool is_
 		return file_write(t, msg, len);
 	}
 	if (is_template) {
-		cache_template(t, msg, len, seq_after);
-		if (new_set && (t->spec.kind == TRANSPORT_UDP || t->state == TCP_UP))
+		cache_template(t, msg, len, seq, seq_after);
+		if (new_set && (datagram || t->state == CONN_UP))
 			t->stats.template_sends++;
 	}
 	t->last_was_template = is_template;
 	t->next_seq = seq_after;
 
-	if (!is_template && t->n_data_queued >= t->config.queue_msgs) {
+	if (!is_template && t->q.n_data >= t->config.queue_msgs) {
 		t->stats.msgs_dropped++;
 		ret = -ENOBUFS;
-	} else if (t->spec.kind == TRANSPORT_UDP || t->state == TCP_UP || !is_template) {
-		/* A template message for a TCP collector that is down waits in the cache. */
-		ret = ring_push_back(t, msg, len, seq_after, is_template);
+	} else if (datagram || t->state == CONN_UP || !is_template) {
+		/* A template message for a stream that is down waits in the cache. */
+		ret = msgq_push_back(&t->q, msg, len, seq, seq_after - seq, is_template);
 		if (ret < 0) {
 			t->stats.msgs_dropped++;
 			ret = -ENOBUFS;
 		}
 	}
-	if (is_template && t->spec.kind == TRANSPORT_UDP) {
+	if (is_template && datagram) {
 		t->tmpl_sent_ms = now_ms;
 		t->data_since_tmpl = 0;
 	}
-	if (t->spec.kind == TRANSPORT_UDP)
-		udp_flush(t);
-	else
-		tcp_flush(t);
+	if (datagram)
+		dgram_flush(t);
+	else if (t->state == CONN_CONNECTING)
+		conn_progress(t, 0); /* the handshake advances with the traffic too */
+	else if (t->state == CONN_UP)
+		conn_flush(t);
+	sync_counts(t);
 	return ret;
 }
 
 void transport_poll(struct transport *t, uint64_t now_ms)
 {
 	t->now_ms = now_ms;
-	switch (t->spec.kind) {
-	case TRANSPORT_FILE:
-		break;
-	case TRANSPORT_UDP:
-		udp_flush(t);
-		if (!t->count && udp_refresh_due(t))
-			udp_send_templates(t, t->next_seq);
-		break;
-	case TRANSPORT_TCP:
-		if (t->state == TCP_DOWN && now_ms >= t->next_attempt_ms)
-			tcp_connect(t);
-		if (t->state == TCP_CONNECTING)
-			tcp_check_connect(t, 0);
-		if (t->state == TCP_UP)
-			tcp_check_peer(t);
-		if (t->state == TCP_UP)
-			tcp_flush(t);
-		break;
+	t->clock_seen = true;
+	if (is_datagram(t->spec.kind)) {
+		dgram_flush(t);
+		if (!msgq_n_unsent(&t->q) && refresh_due(t))
+			dgram_send_templates(t, t->next_seq);
+	} else if (is_stream(t->spec.kind)) {
+		conn_step(t, 0);
 	}
 }
 
@@ -849,7 +802,7 @@ const struct transport_stats *transport_get_stats(const struct transport *t)
 
 bool transport_connected(const struct transport *t)
 {
-	if (t->spec.kind == TRANSPORT_TCP)
-		return t->state == TCP_UP;
+	if (is_stream(t->spec.kind))
+		return t->state == CONN_UP;
 	return t->fd >= 0;
 }

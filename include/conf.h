@@ -82,7 +82,7 @@ struct conf {
 	uint32_t pen;		  /* Private Enterprise Number, default 32473 */
 	char *elements_file;	  /* owned; registry XML */
 	char *templates_file;	  /* owned; template definitions */
-	struct export_config export;
+	struct export_config export; /* export.transport.tls_* strings owned */
 
 	/* daemon */
 	enum log_level log_level;

@@ -2,8 +2,8 @@
 /*
  * export: the last stage. Receives every flow record leaving the flow table, labels
  * both ends once from the current enrich snapshot, and hands the record to every
- * collector (an ipfix encoder plus a transport each). Collectors are independent: one
- * that is slow or down only fills its own bounded queue.
+ * collector (an IPFIX or NetFlow encoder plus a transport each). Collectors are
+ * independent: one that is slow or down only fills its own bounded queue.
  */
 #ifndef LABELFLOW_EXPORT_H
 #define LABELFLOW_EXPORT_H
@@ -13,11 +13,18 @@
 #include "enrich.h"
 #include "flowtab.h"
 #include "ipfix.h"
+#include "netflow.h"
 #include "registry.h"
 #include "transport.h"
 
 struct export_config {
 	struct ipfix_config ipfix; /* max_msg_bytes is per transport kind, see below */
+	/*
+	 * netflow9:/netflow5: targets. Set with netflow_config_defaults() first (version 0:
+	 * export_new applies them); version, observation_domain (ipfix's) and max_msg_bytes
+	 * (udp_max_msg_bytes) are filled per target. v9 template refresh: transport's.
+	 */
+	struct netflow_config netflow;
 	struct transport_config transport;
 	uint16_t udp_max_msg_bytes;    /* default 1400: within a 1500-byte path MTU */
 	uint16_t stream_max_msg_bytes; /* file/TCP: default 65535 */
@@ -68,5 +75,7 @@ const struct export_stats *export_get_stats(const struct exporter *x);
 /* Per-collector counters, for the periodic report. i < export_n_targets(). */
 const struct transport_stats *export_target_stats(const struct exporter *x, size_t i,
 						  const char **ret_name);
+/* The NetFlow encoder's counters of target i, or NULL for an IPFIX target. */
+const struct netflow_stats *export_target_netflow_stats(const struct exporter *x, size_t i);
 
 #endif
