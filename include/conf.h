@@ -78,10 +78,10 @@ struct conf {
 	struct conf_kubernetes k8s;
 
 	/* export */
-	struct conf_list targets; /* "udp:host:port", ... */
-	uint32_t pen;		  /* Private Enterprise Number, default 32473 */
-	char *elements_file;	  /* owned; registry XML */
-	char *templates_file;	  /* owned; template definitions */
+	struct conf_list targets;    /* "udp:host:port", ... */
+	uint32_t pen;		     /* Private Enterprise Number, default 32473 */
+	char *elements_file;	     /* owned; registry XML */
+	char *templates_file;	     /* owned; template definitions */
 	struct export_config export; /* export.transport.tls_* strings owned */
 
 	/* daemon */
