@@ -97,6 +97,19 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+/* Every element name valid for format; logs the first that is not. Returns 0 or -EDOM. */
+static int check_names(const struct registry *r, const char *format)
+{
+	for (size_t i = 0; i < r->n_enterprise; i++) {
+		if (!valid_name(elem_name(r->enterprise[i]))) {
+			log_error("%s: element name '%s' is not a valid IPFIX name", format,
+				  elem_name(r->enterprise[i]));
+			return -EDOM;
+		}
+	}
+	return 0;
+}
+
 static void header_lines(FILE *out, const char *comment, const struct registry *r,
 			 const char *format)
 {
@@ -109,7 +122,7 @@ static void header_lines(FILE *out, const char *comment, const struct registry *
 
 /* -------------------------------------------------------------------- pmacct, nfacctd */
 
-/* pmacct's len= and semantics= for an element; NULL semantics when it has none. */
+/* pmacct's semantics= for an element: raw (shown as hex) where pmacct has no better. */
 static const char *pmacct_semantics(const fbInfoElement_t *ie)
 {
 	bool int_len = ie->len == 1 || ie->len == 2 || ie->len == 4 || ie->len == 8;
@@ -290,13 +303,8 @@ static void xml_record(FILE *out, const fbInfoElement_t *ie, uint32_t pen)
 
 static int print_xml(const struct registry *r, FILE *out)
 {
-	for (size_t i = 0; i < r->n_enterprise; i++) {
-		if (!valid_name(elem_name(r->enterprise[i]))) {
-			log_error("xml: element name '%s' is not a valid IPFIX name",
-				  elem_name(r->enterprise[i]));
-			return -EDOM;
-		}
-	}
+	if (check_names(r, "xml") < 0)
+		return -EDOM;
 	/* No "--" inside an XML comment: option names are spelt without their dashes. */
 	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!--\n");
 	fprintf(out, "  labelflow's IPFIX enterprise elements in the IANA registry XML format, as\n"
@@ -320,13 +328,8 @@ static int print_xml(const struct registry *r, FILE *out)
 /* python-ipfix's ie.use_specfile() reads one spec per line, with no room for comments. */
 static int print_python_ipfix(const struct registry *r, FILE *out)
 {
-	for (size_t i = 0; i < r->n_enterprise; i++) {
-		if (!valid_name(elem_name(r->enterprise[i]))) {
-			log_error("python-ipfix: element name '%s' is not a valid IPFIX name",
-				  elem_name(r->enterprise[i]));
-			return -EDOM;
-		}
-	}
+	if (check_names(r, "python-ipfix") < 0)
+		return -EDOM;
 	for (size_t i = 0; i < r->n_enterprise; i++) {
 		const fbInfoElement_t *ie = r->enterprise[i];
 		/* python-ipfix knows no structured lists: their bytes stay bytes. */
