@@ -311,6 +311,33 @@ void ipfix_encoder_free(struct ipfix_encoder *enc)
 }
 
 /* Hand the message in fbuf to the emit callback. Returns the callback's result. */
+/*
+ * libfixbuf opens the set of a new template before it knows whether the next record fits;
+ * when it does not, the message ends with a set header and no record. RFC 7011 gives sets
+ * no records to stand for, and collectors stop parsing at such a set (nfacctd reports an
+ * incomplete packet), so empty sets are cut out and the message length fixed.
+ */
+static size_t drop_empty_sets(uint8_t *msg, size_t len)
+{
+	size_t off = IPFIX_HDR_LEN;
+
+	while (off + 4 <= len) {
+		uint16_t set_len = (uint16_t)(msg[off + 2] << 8 | msg[off + 3]);
+
+		if (set_len < 4 || off + set_len > len)
+			break; /* not ours to judge: leave the message as libfixbuf made it */
+		if (set_len == 4) {
+			memmove(msg + off, msg + off + 4, len - off - 4);
+			len -= 4;
+			continue;
+		}
+		off += set_len;
+	}
+	msg[2] = (uint8_t)(len >> 8);
+	msg[3] = (uint8_t)len;
+	return len;
+}
+
 static int emit_message(struct ipfix_encoder *enc)
 {
 	GError *err = NULL;
@@ -327,6 +354,7 @@ static int emit_message(struct ipfix_encoder *enc)
 		log_error("ipfix: libfixbuf produced a %zu-byte message", len);
 		return -EIO;
 	}
+	len = drop_empty_sets(enc->msgbuf, len);
 	memcpy(&seq, enc->msgbuf + 8, sizeof(seq));
 	seq = ntohl(seq) + enc->msg_records;
 	enc->msg_records = 0;

@@ -533,10 +533,20 @@ Test(ipfix, respects_message_size_limit_and_splits_templates)
 	}
 	cr_assert_eq(ipfix_encoder_flush(enc), 0);
 	for (size_t i = 0; i < n_msgs; i++) {
+		size_t off = 16;
+
 		cr_assert_leq(msgs[i].len, 512, "message %zu is %zu bytes", i, msgs[i].len);
 		cr_assert_eq(hdr16(&msgs[i], 2), msgs[i].len);
 		cr_assert_eq(msgs[i].kind, i < n_tmpl ? IPFIX_MSG_TEMPLATES : IPFIX_MSG_DATA);
 		n_data += msgs[i].kind == IPFIX_MSG_DATA;
+		/* Sets tile the message exactly, and none is empty (v4/v6 switch at a full one). */
+		while (off < msgs[i].len) {
+			uint16_t set_len = hdr16(&msgs[i], off + 2);
+
+			cr_assert_gt(set_len, 4, "message %zu: empty set at %zu", i, off);
+			off += set_len;
+		}
+		cr_assert_eq(off, msgs[i].len, "message %zu: sets overrun", i);
 	}
 	cr_assert_gt(n_data, 5);
 	cr_assert_eq(ipfix_encoder_get_stats(enc)->data_msgs, n_data);
