@@ -705,4 +705,5 @@ Test(ipfix, egress_and_tunnel_fields)
 	cr_assert_eq(got[0].r.segment, 42);
 	cr_assert_str_eq(got[0].ifname, "eth1");
 	cr_assert_eq(got[0].r.src4, 0x0a010203, "the key stays the inner packet's");
+	ipfix_encoder_free(enc);
 }
