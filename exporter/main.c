@@ -894,6 +894,8 @@ static int start_kubernetes(struct pipeline *pl)
 		cfg.store.label_keys[cfg.store.n_label_keys++] = kc->label_keys.v[i];
 	if (!kc->enabled && !k8s_available(&cfg))
 		return 0;
+	if (getenv("NODE_NAME") && *getenv("NODE_NAME"))
+		log_info("kubernetes: this instance runs on node '%s'", getenv("NODE_NAME"));
 	pl->k8s = k8s_new(&cfg, pl->enrich);
 	if (!pl->k8s || k8s_start(pl->k8s) < 0)
 		return -EINVAL;
