@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "follow.h"
 #include "netflow.h"
+#include "sampler.h"
 #include "transport.h"
 
 enum conf_type {
@@ -25,7 +26,8 @@ enum conf_type {
 	CONF_STRLIST,	     /* struct conf_list */
 	CONF_STRLIST_TARGET, /* struct conf_list of export targets, each parsed */
 	CONF_LOGLEVEL,
-	CONF_ENUM, /* a string from names[], stored as its index in an int-sized enum */
+	CONF_ENUM,   /* a string from names[], stored as its index in an int-sized enum */
+	CONF_SELECT, /* struct conf_select: a list of groups of string settings */
 };
 
 struct conf_setting {
@@ -67,6 +69,9 @@ static const struct conf_setting settings[] = {
 	SET("flow", "active_timeout_ms", CONF_U32, flow.active_timeout_ms, 1000, 86400000),
 	SET("flow", "frag_table_size", CONF_U32, decode.frag_table_size, 16, 1u << 24),
 	SET("flow", "frag_timeout_ms", CONF_U32, decode.frag_timeout_ms, 100, 600000),
+	SET("flow", "biflow", CONF_BOOL, flow.biflow, 0, 0),
+	SET("flow", "sampling_interval", CONF_U32, export.ipfix.sampling_interval, 1,
+	    SAMPLER_MAX_INTERVAL),
 	SET("enrich", "inventory", CONF_STR, inventory, 0, 0),
 	SET("enrich", "libvirt", CONF_BOOL, libvirt, 0, 0),
 	SET("enrich", "libvirt_dir", CONF_STR, libvirt_dir, 0, 0),
@@ -107,6 +112,7 @@ static const struct conf_setting settings[] = {
 	SET("export", "tls_server_name", CONF_STR, export.transport.tls_server_name, 0, 0),
 	SET("export", "elements_file", CONF_STR, elements_file, 0, 0),
 	SET("export", "templates_file", CONF_STR, templates_file, 0, 0),
+	SET("export", "select", CONF_SELECT, select, 0, 0),
 	SET("daemon", "log_level", CONF_LOGLEVEL, log_level, 0, 0),
 	SET("daemon", "syslog", CONF_BOOL, log_syslog, 0, 0),
 	SET("daemon", "stats_interval_ms", CONF_U32, stats_interval_ms, 0, 86400000),
@@ -159,6 +165,7 @@ void conf_init(struct conf *c, const char *datadir)
 	c->pen = 32473;
 	c->export.ipfix.rfc5610 = true;
 	c->export.ipfix.observation_domain = 1;
+	c->export.ipfix.sampling_interval = 1;
 	c->export.udp_max_msg_bytes = 1400;
 	netflow_config_defaults(&c->export.netflow);
 	c->export.stream_max_msg_bytes = 65535;
@@ -208,6 +215,12 @@ void conf_done(struct conf *c)
 	free(c->k8s.cluster_name);
 	conf_list_clear(&c->k8s.label_keys);
 	conf_list_clear(&c->targets);
+	for (size_t i = 0; i < c->select.n; i++) {
+		for (size_t j = 0; j < c->select.rule[i].n; j++) {
+			free(c->select.rule[i].key[j]);
+			free(c->select.rule[i].value[j]);
+		}
+	}
 	free(c->elements_file);
 	free(c->templates_file);
 	free(c->export.transport.tls_ca_file);
@@ -271,6 +284,80 @@ static int apply_list(struct conf *c, const struct conf_setting *s, config_setti
 	return 0;
 }
 
+/*
+ * export.select = ( { namespace = "shop"; }, { labels = "app=cart"; cidr = "10.0.0.0/8"; } );
+ * Each rule is checked by the select module now, so a bad one is reported with its line.
+ */
+static int apply_select(struct conf *c, config_setting_t *cs, char *errbuf, size_t errbuf_size)
+{
+	struct select *check = select_new();
+	struct conf_select *sel = &c->select;
+	int ret = 0;
+
+	if (!check) {
+		snprintf(errbuf, errbuf_size, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < sel->n; i++) {
+		for (size_t j = 0; j < sel->rule[i].n; j++) {
+			free(sel->rule[i].key[j]);
+			free(sel->rule[i].value[j]);
+		}
+	}
+	memset(sel, 0, sizeof(*sel));
+	if (!config_setting_is_list(cs)) {
+		snprintf(errbuf, errbuf_size,
+			 "must be a list of rules, e.g. ( { namespace = \"shop\"; } )");
+		ret = -EINVAL;
+		goto out;
+	}
+	for (int i = 0; i < config_setting_length(cs) && ret == 0; i++) {
+		config_setting_t *g = config_setting_get_elem(cs, (unsigned int)i);
+		struct conf_select_rule *r;
+		char why[384];
+
+		if (!config_setting_is_group(g) ||
+		    config_setting_length(g) > CONF_SELECT_MAX_KEYS) {
+			snprintf(errbuf, errbuf_size,
+				 "rule %d (line %d): must be a group { key = \"value\"; ... }",
+				 i + 1, config_setting_source_line(g));
+			ret = -EINVAL;
+			break;
+		}
+		if (sel->n == SELECT_MAX_RULES) {
+			snprintf(errbuf, errbuf_size, "more than %d rules", SELECT_MAX_RULES);
+			ret = -EINVAL;
+			break;
+		}
+		r = &sel->rule[sel->n++];
+		for (int j = 0; j < config_setting_length(g); j++) {
+			config_setting_t *kv = config_setting_get_elem(g, (unsigned int)j);
+			const char *v = config_setting_get_string(kv);
+
+			if (!v) {
+				snprintf(errbuf, errbuf_size,
+					 "rule %d (line %d): %s must be a string", i + 1,
+					 config_setting_source_line(kv), config_setting_name(kv));
+				ret = -EINVAL;
+				break;
+			}
+			r->key[r->n] = strdup(config_setting_name(kv));
+			r->value[r->n] = strdup(v);
+			r->n++;
+		}
+		if (ret == 0 &&
+		    select_add_rule(check, (const char *const *)r->key,
+				    (const char *const *)r->value, r->n, why, sizeof(why)) < 0) {
+			snprintf(errbuf, errbuf_size, "rule %d (line %d): %s", i + 1,
+				 config_setting_source_line(g), why);
+			ret = -EINVAL;
+		}
+	}
+out:
+	select_free(check);
+	return ret;
+}
+
 static int apply_setting(struct conf *c, const struct conf_setting *s, config_setting_t *cs,
 			 char *errbuf, size_t errbuf_size)
 {
@@ -321,6 +408,8 @@ static int apply_setting(struct conf *c, const struct conf_setting *s, config_se
 	case CONF_STRLIST:
 	case CONF_STRLIST_TARGET:
 		return apply_list(c, s, cs, errbuf, errbuf_size);
+	case CONF_SELECT:
+		return apply_select(c, cs, errbuf, errbuf_size);
 	case CONF_ENUM:
 		if (config_setting_type(cs) == CONFIG_TYPE_STRING) {
 			const char *name = config_setting_get_string(cs);
@@ -415,6 +504,13 @@ int conf_validate(const struct conf *c, char *errbuf, size_t errbuf_size)
 			 "export.elements_file and export.templates_file are required");
 		return -EINVAL;
 	}
+	if (c->backend == CONF_BACKEND_EBPF && !c->read_file &&
+	    (c->flow.biflow || c->export.ipfix.sampling_interval > 1)) {
+		snprintf(errbuf, errbuf_size,
+			 "flow.biflow and flow.sampling_interval need the pcap backend: the eBPF "
+			 "backend meters uniflows of every packet in the kernel");
+		return -EINVAL;
+	}
 	if (c->k8s.enabled && c->read_file && c->k8s.sync_timeout_ms == 0) {
 		snprintf(errbuf, errbuf_size,
 			 "kubernetes.sync_timeout_ms must be > 0 when reading a file with the "
@@ -428,6 +524,15 @@ int conf_validate(const struct conf *c, char *errbuf, size_t errbuf_size)
 		if (transport_parse(c->targets.v[i], &spec, why, sizeof(why)) < 0) {
 			snprintf(errbuf, errbuf_size, "export target '%s': %s", c->targets.v[i],
 				 why);
+			return -EINVAL;
+		}
+		if ((spec.kind == TRANSPORT_NETFLOW9 || spec.kind == TRANSPORT_NETFLOW5) &&
+		    (c->flow.biflow || c->export.ipfix.sampling_interval > 1)) {
+			snprintf(errbuf, errbuf_size,
+				 "export target '%s': NetFlow carries neither biflows nor the "
+				 "sampling report; use IPFIX with flow.biflow or "
+				 "flow.sampling_interval",
+				 c->targets.v[i]);
 			return -EINVAL;
 		}
 	}

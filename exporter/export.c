@@ -35,7 +35,8 @@ struct exporter {
 	uint64_t now_ms;     /* wall clock of the latest tick: message export time */
 	GHashTable *ifnames; /* owned: ifindex (as pointer) -> owned name */
 	export_observe_fn observe;
-	void *observe_user; /* borrowed */
+	void *observe_user;    /* borrowed */
+	struct select *select; /* borrowed; NULL = export every record */
 	struct export_stats stats;
 };
 
@@ -85,6 +86,11 @@ void export_set_observer(struct exporter *x, export_observe_fn fn, void *user)
 {
 	x->observe = fn;
 	x->observe_user = user;
+}
+
+void export_set_select(struct exporter *x, struct select *sel)
+{
+	x->select = sel;
 }
 
 /* Frees without lingering: callers drain first (export_drain). */
@@ -265,6 +271,8 @@ void export_flow(const struct flow_record *rec, void *user)
 	x->stats.records++;
 	x->stats.packets += rec->packets;
 	x->stats.octets += rec->octets;
+	x->stats.rev_packets += rec->rev_packets;
+	x->stats.rev_octets += rec->rev_octets;
 	refresh_snapshot(x); /* one atomic load per record: labels are as of the export */
 	to_addr(&a, rec->key.src_addr, rec->key.ip_version);
 	have_src = enrich_lookup(x->snap, &a, rec->start_ms, &src);
@@ -276,6 +284,9 @@ void export_flow(const struct flow_record *rec, void *user)
 		ifname = g_hash_table_lookup(x->ifnames, GUINT_TO_POINTER(rec->key.ifindex));
 	if (x->observe)
 		x->observe(rec, ifname, x->observe_user);
+	if (x->select &&
+	    !select_flow(x->select, rec, have_src ? &src : NULL, have_dst ? &dst : NULL))
+		return; /* counted in the select stats */
 	/* Encoders count their own refusals; nothing more to do per record here. */
 	for (size_t i = 0; i < x->n_targets; i++) {
 		struct target *tg = x->targets[i];

@@ -5,7 +5,9 @@
  * flowtab_add never allocates. Two circular lists thread the pool: LRU order (last
  * packet time) for idle expiry and eviction, and report-interval order for active
  * timeouts, so expiry walks from the list heads and touches only what expires.
- * Algorithm, invariants and measured costs: docs/flowtab.md.
+ * Biflow mode keys both directions by one canonical key and keeps the reverse share of
+ * the counters in a parallel array, so uniflow entries and their hot path stay as they
+ * are. Algorithm, invariants and measured costs: docs/flowtab.md.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,9 +19,13 @@
 #include "flowtab.h"
 #include "log.h"
 
-#define FLOWTAB_TCP_FIN	  0x01
-#define FLOWTAB_TCP_RST	  0x04
-#define FLOWTAB_PROTO_TCP 6
+#define FLOWTAB_TCP_FIN	     0x01
+#define FLOWTAB_TCP_SYN	     0x02
+#define FLOWTAB_TCP_RST	     0x04
+#define FLOWTAB_TCP_ACK	     0x10
+#define FLOWTAB_PROTO_TCP    6
+#define FLOWTAB_PROTO_ICMP   1
+#define FLOWTAB_PROTO_ICMPV6 58
 /* Upper bound on max_flows: keeps pool indices and the bucket count inside 32 bits. */
 #define FLOWTAB_MAX_FLOWS_LIMIT (1u << 30)
 /* Index 0 of the pool is the sentinel of both lists; 0 also means "none" in chains. */
@@ -55,7 +61,31 @@ struct flow_entry {
 	uint8_t outer_ip_version; /* of the first packet; 0 = not tunnelled */
 	uint8_t outer_src_addr[16];
 	uint8_t outer_dst_addr[16];
+	uint8_t bflags; /* biflow mode: FLOWTAB_BI_* (fills what was padding) */
 };
+
+/*
+ * Biflow mode: the reverse direction's share of the entry with the same pool index. The
+ * entry's packets/octets count both directions (so every "has packets" test and the
+ * accounting stay as in uniflow mode); forward = entry - reverse at export. Only reverse
+ * packets, exports and new flows touch it.
+ */
+struct flow_rev {
+	uint64_t packets;  /* reverse packets since the last report (<= entry packets) */
+	uint64_t octets;   /* reverse octets since the last report */
+	uint64_t start_ms; /* first reverse packet; valid with FLOWTAB_BI_REV_SEEN */
+	uint64_t end_ms;   /* last reverse packet; valid with FLOWTAB_BI_REV_SEEN */
+	uint8_t tcp_flags; /* OR of reverse TCP flags since the last report */
+	uint8_t direction; /* flow_key.direction of the flow's first packet */
+	uint8_t pad[6];
+};
+
+/* flow_entry.bflags */
+#define FLOWTAB_BI_SWAPPED  0x01 /* the initiator's packets carry the reverse of the key */
+#define FLOWTAB_BI_FIN_FWD  0x02 /* the initiator sent a FIN */
+#define FLOWTAB_BI_FIN_REV  0x04 /* the responder sent a FIN */
+#define FLOWTAB_BI_KNOWN    0x08 /* the first packet was an initiator's (biflowDirection 1) */
+#define FLOWTAB_BI_REV_SEEN 0x10 /* a reverse packet was seen: flow_rev times are valid */
 
 _Static_assert(sizeof(struct flow_key) == 52, "flow_key is hashed as 6 x 8 + 4 bytes");
 _Static_assert(offsetof(struct flow_entry, lru_next) + sizeof(uint32_t) == 64,
@@ -74,6 +104,7 @@ struct flowtab {
 	uint64_t pkt_clock_ms; /* max packet time seen: stamps start_ms/end_ms */
 	uint64_t clock_ms;     /* max(pkt_clock_ms, every expire now): timeouts, report_ms */
 	uint64_t secret[6];    /* per-table hash secrets (flow keys are attacker-chosen) */
+	struct flow_rev *rev;  /* owned, biflow mode only: max_flows + 1 entries; else NULL */
 	flowtab_export_fn export_fn;
 	void *user; /* borrowed: passed to export_fn */
 	struct flowtab_stats stats;
@@ -213,8 +244,105 @@ static inline void act_append(struct flow_entry *pool, struct flow_entry *e, uin
 
 /* ------------------------------------------------------------------ export and removal */
 
-/* Hand one record to the callback and count it. The entry is not changed. */
-static void emit(struct flowtab *ft, const struct flow_entry *e, enum flowtab_end_reason reason)
+/* ------------------------------------------------------------------ biflow keys */
+
+/* ICMP/ICMPv6 request types and their replies: the only ICMP messages that pair up. */
+static int icmp_reply_type(uint8_t ip_version, uint8_t type)
+{
+	static const uint8_t v4[][2] = {{8, 0}, {13, 14}, {15, 16}, {17, 18}};
+	static const uint8_t v6[][2] = {{128, 129}, {139, 140}};
+	const uint8_t(*pairs)[2] = ip_version == 4 ? v4 : v6;
+	size_t n = ip_version == 4 ? sizeof(v4) / sizeof(v4[0]) : sizeof(v6) / sizeof(v6[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		if (pairs[i][0] == type)
+			return pairs[i][1];
+		if (pairs[i][1] == type)
+			return pairs[i][0];
+	}
+	return -1;
+}
+
+/*
+ * The key of the other direction: addresses and ports swapped; for ICMP the request and
+ * reply types swapped. Returns false (ret untouched) for ICMP messages that have no
+ * reply, which are never paired. Direction is not touched (it is not part of a biflow).
+ */
+static bool key_reverse(struct flow_key *ret, const struct flow_key *k)
+{
+	bool icmp = (k->ip_version == 4 && k->proto == FLOWTAB_PROTO_ICMP) ||
+		    (k->ip_version == 6 && k->proto == FLOWTAB_PROTO_ICMPV6);
+	int rtype = 0;
+
+	if (icmp) {
+		rtype = icmp_reply_type(k->ip_version, (uint8_t)(k->dst_port >> 8));
+		if (rtype < 0)
+			return false;
+	}
+	*ret = *k;
+	memcpy(ret->src_addr, k->dst_addr, sizeof(ret->src_addr));
+	memcpy(ret->dst_addr, k->src_addr, sizeof(ret->dst_addr));
+	if (icmp) {
+		ret->dst_port = (uint16_t)((unsigned)rtype << 8 | (k->dst_port & 0xff));
+	} else {
+		ret->src_port = k->dst_port;
+		ret->dst_port = k->src_port;
+	}
+	return true;
+}
+
+static inline uint64_t load_be64(const uint8_t *p)
+{
+	uint64_t v = load64(p);
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	return v;
+}
+
+/*
+ * The canonical biflow key of a packet: the smaller (as bytes) of its key and the
+ * reverse key, both with direction 0, so the two directions of a conversation meet in
+ * one entry whichever interface direction each was seen in. Returns true when the
+ * canonical key is the reverse of the packet's. The addresses come first in the key, so
+ * they decide unless they are equal.
+ */
+static inline bool key_canonical(struct flow_key *ret, const struct flow_key *k)
+{
+	/* memcmp() order of 16 bytes = the order of two big-endian 64-bit words. */
+	uint64_t s0 = load_be64(k->src_addr), d0 = load_be64(k->dst_addr);
+	uint64_t s1 = load_be64(k->src_addr + 8), d1 = load_be64(k->dst_addr + 8);
+	struct flow_key r;
+	int c = s0 != d0 ? (s0 < d0 ? -1 : 1) : s1 != d1 ? (s1 < d1 ? -1 : 1) : 0;
+
+	*ret = *k;
+	ret->direction = 0;
+	if (c < 0 && k->proto != FLOWTAB_PROTO_ICMP && k->proto != FLOWTAB_PROTO_ICMPV6)
+		return false;
+	if (!key_reverse(&r, ret))
+		return false; /* an ICMP message without a reply */
+	if (c == 0)
+		c = memcmp(ret, &r, sizeof(r));
+	if (c <= 0)
+		return false;
+	*ret = r;
+	return true;
+}
+
+static inline struct flow_rev *rev_of(const struct flowtab *ft, uint32_t idx)
+{
+	return ft->rev ? &ft->rev[idx] : NULL;
+}
+
+/* ------------------------------------------------------------------ export and removal */
+
+/*
+ * Hand one record to the callback and count it. The entry is not changed. rv is the
+ * entry's reverse share in biflow mode, NULL in uniflow mode.
+ */
+static void emit(struct flowtab *ft, const struct flow_entry *e, const struct flow_rev *rv,
+		 enum flowtab_end_reason reason)
 {
 	struct flow_record rec = {
 		.key = e->key,
@@ -231,6 +359,23 @@ static void emit(struct flowtab *ft, const struct flow_entry *e, enum flowtab_en
 
 	memcpy(rec.outer_src_addr, e->outer_src_addr, sizeof(rec.outer_src_addr));
 	memcpy(rec.outer_dst_addr, e->outer_dst_addr, sizeof(rec.outer_dst_addr));
+	if (rv) {
+		/* The initiator's key: the canonical key, turned back if it was swapped. */
+		if (e->bflags & FLOWTAB_BI_SWAPPED)
+			key_reverse(&rec.key, &e->key);
+		rec.key.direction = rv->direction;
+		rec.packets = e->packets - rv->packets;
+		rec.octets = e->octets - rv->octets;
+		rec.rev_packets = rv->packets;
+		rec.rev_octets = rv->octets;
+		rec.rev_tcp_flags = rv->tcp_flags;
+		if (e->bflags & FLOWTAB_BI_REV_SEEN) {
+			rec.rev_start_ms = rv->start_ms;
+			rec.rev_end_ms = rv->end_ms;
+		}
+		rec.biflow_direction = (e->bflags & FLOWTAB_BI_KNOWN) ? FLOWTAB_BIFLOW_INITIATOR
+								      : FLOWTAB_BIFLOW_ARBITRARY;
+	}
 
 	ft->stats.records_exported++;
 	ft->stats.ended[reason]++;
@@ -267,7 +412,7 @@ static void remove_entry(struct flowtab *ft, uint32_t idx)
 static void finish(struct flowtab *ft, uint32_t idx, enum flowtab_end_reason reason)
 {
 	if (ft->pool[idx].packets)
-		emit(ft, &ft->pool[idx], reason);
+		emit(ft, &ft->pool[idx], rev_of(ft, idx), reason);
 	remove_entry(ft, idx);
 }
 
@@ -286,10 +431,51 @@ static void init_counters(struct flow_entry *e, const struct decode_pkt *pkt, ui
 	memcpy(e->outer_dst_addr, pkt->outer_dst_addr, sizeof(e->outer_dst_addr));
 }
 
+/*
+ * Biflow state of a fresh flow whose first packet is pkt, seen as swapped (the
+ * canonical key is the reverse of the packet's) or not: that packet's sender is the
+ * source of the flow's records.
+ */
+static void init_biflow(struct flow_entry *e, struct flow_rev *rv, const struct decode_pkt *pkt,
+			bool swapped)
+{
+	bool tcp = pkt->key.proto == FLOWTAB_PROTO_TCP;
+	bool syn = (pkt->tcp_flags & (FLOWTAB_TCP_SYN | FLOWTAB_TCP_ACK)) == FLOWTAB_TCP_SYN;
+
+	e->bflags = (swapped ? FLOWTAB_BI_SWAPPED : 0) | (!tcp || syn ? FLOWTAB_BI_KNOWN : 0);
+	if (tcp && (pkt->tcp_flags & FLOWTAB_TCP_FIN))
+		e->bflags |= FLOWTAB_BI_FIN_FWD;
+	memset(rv, 0, sizeof(*rv));
+	rv->direction = pkt->key.direction;
+}
+
 static inline bool ends_flow(const struct decode_pkt *pkt)
 {
 	return pkt->key.proto == FLOWTAB_PROTO_TCP &&
 	       (pkt->tcp_flags & (FLOWTAB_TCP_FIN | FLOWTAB_TCP_RST));
+}
+
+static inline bool is_rst(const struct decode_pkt *pkt)
+{
+	return pkt->key.proto == FLOWTAB_PROTO_TCP && (pkt->tcp_flags & FLOWTAB_TCP_RST);
+}
+
+/*
+ * Biflow end of flow, for a packet already counted in e (fwd: sent by the initiator): an
+ * RST, or any packet after FINs from both sides (normally the last ACK). Else records
+ * this packet's FIN.
+ */
+static inline bool biflow_ends(struct flow_entry *e, const struct decode_pkt *pkt, bool fwd)
+{
+	if (pkt->key.proto != FLOWTAB_PROTO_TCP)
+		return false;
+	if ((pkt->tcp_flags & FLOWTAB_TCP_RST) ||
+	    (e->bflags & (FLOWTAB_BI_FIN_FWD | FLOWTAB_BI_FIN_REV)) ==
+		    (FLOWTAB_BI_FIN_FWD | FLOWTAB_BI_FIN_REV))
+		return true;
+	if (pkt->tcp_flags & FLOWTAB_TCP_FIN)
+		e->bflags |= fwd ? FLOWTAB_BI_FIN_FWD : FLOWTAB_BI_FIN_REV;
+	return false;
 }
 
 /* ------------------------------------------------------------------ public API */
@@ -329,6 +515,12 @@ struct flowtab *flowtab_new(const struct flowtab_config *config, flowtab_export_
 	ft->buckets = calloc(n_buckets, sizeof(*ft->buckets));
 	if (!ft->pool || !ft->buckets)
 		goto oom;
+	if (config->biflow) {
+		pool_bytes += ((size_t)config->max_flows + 1) * sizeof(struct flow_rev);
+		ft->rev = calloc((size_t)config->max_flows + 1, sizeof(*ft->rev));
+		if (!ft->rev)
+			goto oom;
+	}
 	ft->bucket_mask = n_buckets - 1;
 	ft->max_flows = config->max_flows;
 	ft->idle_timeout_ms = config->idle_timeout_ms;
@@ -350,23 +542,31 @@ void flowtab_free(struct flowtab *ft)
 		return;
 	free(ft->pool);
 	free(ft->buckets);
+	free(ft->rev);
 	free(ft);
 }
 
-/* A packet of a flow not in the cache. Kept out of line: the hot path is the update. */
-static void __attribute__((noinline)) add_new(struct flowtab *ft, const struct decode_pkt *pkt,
-					      uint32_t *bucket, uint64_t t, uint64_t now)
+/*
+ * A packet of a flow not in the cache, key its table key (the canonical key in biflow
+ * mode, seen swapped or not). Kept out of line: the hot path is the update.
+ */
+static void __attribute__((noinline))
+add_new(struct flowtab *ft, const struct decode_pkt *pkt, const struct flow_key *key, bool swapped,
+	uint32_t *bucket, uint64_t t, uint64_t now)
 {
 	struct flow_entry *pool = ft->pool, *e;
 	uint32_t idx;
 
-	if (ends_flow(pkt)) {
+	if (ft->rev ? is_rst(pkt) : ends_flow(pkt)) {
 		/* A one-packet flow ending at once: export it directly, evict nothing. */
-		struct flow_entry tmp = {.key = pkt->key};
+		struct flow_entry tmp = {.key = *key};
+		struct flow_rev tmp_rev;
 
 		init_counters(&tmp, pkt, t);
+		if (ft->rev)
+			init_biflow(&tmp, &tmp_rev, pkt, swapped);
 		ft->stats.flows_created++;
-		emit(ft, &tmp, FLOWTAB_END_EOF_DETECTED);
+		emit(ft, &tmp, ft->rev ? &tmp_rev : NULL, FLOWTAB_END_EOF_DETECTED);
 		return;
 	}
 	if (ft->free_head) {
@@ -384,10 +584,12 @@ static void __attribute__((noinline)) add_new(struct flowtab *ft, const struct d
 		ft->free_head = pool[idx].hnext; /* finish() freed idx: take it straight back */
 	}
 	e = &pool[idx];
-	e->key = pkt->key;
+	e->key = *key;
 	e->hnext = *bucket;
 	*bucket = idx;
 	init_counters(e, pkt, t);
+	if (ft->rev)
+		init_biflow(e, &ft->rev[idx], pkt, swapped);
 	e->report_ms = now;
 	lru_append(pool, e, idx);
 	act_append(pool, e, idx);
@@ -399,10 +601,17 @@ static void __attribute__((noinline)) add_new(struct flowtab *ft, const struct d
 static void report_active(struct flowtab *ft, struct flow_entry *e, uint32_t idx, uint64_t now)
 {
 	if (e->packets) {
-		emit(ft, e, FLOWTAB_END_ACTIVE);
+		struct flow_rev *rv = rev_of(ft, idx);
+
+		emit(ft, e, rv, FLOWTAB_END_ACTIVE);
 		e->packets = 0;
 		e->octets = 0;
 		e->tcp_flags = 0;
+		if (rv) {
+			rv->packets = 0;
+			rv->octets = 0;
+			rv->tcp_flags = 0;
+		}
 	}
 	e->report_ms = now;
 	if (e->act_next != FLOWTAB_NIL) {
@@ -411,15 +620,26 @@ static void report_active(struct flowtab *ft, struct flow_entry *e, uint32_t idx
 	}
 }
 
-void flowtab_add(struct flowtab *ft, const struct decode_pkt *pkt)
+/*
+ * Meter one packet; biflow is a constant at both call sites, so the uniflow copy compiles
+ * to exactly the uniflow code.
+ */
+static inline __attribute__((always_inline)) void
+add_packet(struct flowtab *ft, const struct decode_pkt *pkt, const bool biflow)
 {
 	struct flow_entry *pool = ft->pool, *e;
+	const struct flow_key *key = &pkt->key;
+	struct flow_key canon;
 	struct key_words kw;
 	uint32_t *bucket, idx;
 	uint64_t t, now;
-	bool same_ms;
+	bool same_ms, swapped = false, fwd = true;
 
-	key_load(&kw, &pkt->key);
+	if (biflow) {
+		swapped = key_canonical(&canon, &pkt->key);
+		key = &canon;
+	}
+	key_load(&kw, key);
 	/* Time is the maximum seen: merged captures may step back a little. */
 	if (pkt->ts_ms > ft->pkt_clock_ms) {
 		ft->pkt_clock_ms = pkt->ts_ms;
@@ -436,7 +656,7 @@ void flowtab_add(struct flowtab *ft, const struct decode_pkt *pkt)
 		if (key_equal(&pool[idx].key, &kw))
 			break;
 	if (idx == FLOWTAB_NIL) {
-		add_new(ft, pkt, bucket, t, now);
+		add_new(ft, pkt, key, swapped, bucket, t, now);
 		return;
 	}
 	e = &pool[idx];
@@ -450,8 +670,10 @@ void flowtab_add(struct flowtab *ft, const struct decode_pkt *pkt)
 	if (now - e->end_ms >= ft->idle_timeout_ms) {
 		/* Idle before expire() came round: that flow ends, this packet starts a new one. */
 		if (e->packets)
-			emit(ft, e, FLOWTAB_END_IDLE);
+			emit(ft, e, biflow ? &ft->rev[idx] : NULL, FLOWTAB_END_IDLE);
 		init_counters(e, pkt, t);
+		if (biflow)
+			init_biflow(e, &ft->rev[idx], pkt, swapped);
 		ft->stats.flows_created++;
 		e->report_ms = now;
 		if (e->on_active)
@@ -469,7 +691,22 @@ void flowtab_add(struct flowtab *ft, const struct decode_pkt *pkt)
 		e->end_ms = t;
 		e->packets++;
 		e->octets += pkt->octets;
-		e->tcp_flags |= pkt->tcp_flags;
+		if (biflow)
+			fwd = swapped == !!(e->bflags & FLOWTAB_BI_SWAPPED);
+		if (fwd) {
+			e->tcp_flags |= pkt->tcp_flags;
+		} else {
+			struct flow_rev *rv = &ft->rev[idx];
+
+			rv->packets++;
+			rv->octets += pkt->octets;
+			rv->tcp_flags |= pkt->tcp_flags;
+			if (!(e->bflags & FLOWTAB_BI_REV_SEEN)) {
+				e->bflags |= FLOWTAB_BI_REV_SEEN;
+				rv->start_ms = t;
+			}
+			rv->end_ms = t;
+		}
 	}
 	/*
 	 * Keep the LRU list sorted by end_ms. An entry already stamped with the newest time
@@ -479,8 +716,27 @@ void flowtab_add(struct flowtab *ft, const struct decode_pkt *pkt)
 		lru_unlink(pool, e);
 		lru_append(pool, e, idx);
 	}
-	if (ends_flow(pkt))
+	if (biflow ? biflow_ends(e, pkt, fwd) : ends_flow(pkt))
 		finish(ft, idx, FLOWTAB_END_EOF_DETECTED);
+}
+
+static void __attribute__((noinline)) add_uniflow(struct flowtab *ft, const struct decode_pkt *pkt)
+{
+	add_packet(ft, pkt, false);
+}
+
+static void __attribute__((noinline)) add_biflow(struct flowtab *ft, const struct decode_pkt *pkt)
+{
+	add_packet(ft, pkt, true);
+}
+
+/* Two separate copies, so neither mode's registers or stack shape the other's. */
+void flowtab_add(struct flowtab *ft, const struct decode_pkt *pkt)
+{
+	if (ft->rev)
+		add_biflow(ft, pkt);
+	else
+		add_uniflow(ft, pkt);
 }
 
 void flowtab_expire(struct flowtab *ft, uint64_t now_ms)

@@ -4,7 +4,8 @@
  * mode, so message boundaries, sizes and delivery are ours. Records are appended from
  * one fixed internal struct (everything the daemon fills); libfixbuf transcodes it into
  * whichever external template the registry defines for the flow's IP version, by element
- * name. Element names appear in code, numbers only in the registry data.
+ * name (uniflow and biflow templates alike: the internal record has both directions).
+ * Element names appear in code, numbers only in the registry data.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,7 +29,11 @@ struct ipfix_rec {
 	uint64_t flow_end_ms;
 	uint64_t packets;
 	uint64_t octets;
-	uint64_t segment_id;			  /* layer2SegmentId */
+	uint64_t segment_id;	    /* layer2SegmentId */
+	uint64_t rev_flow_start_ms; /* RFC 5103 reverse elements: biflows only */
+	uint64_t rev_flow_end_ms;
+	uint64_t rev_packets;
+	uint64_t rev_octets;
 	fbVarfield_t src_label[ENRICH_DIM_COUNT]; /* borrowed from the enrich snapshot */
 	fbVarfield_t dst_label[ENRICH_DIM_COUNT];
 	fbVarfield_t ifname;	  /* borrowed from the caller */
@@ -50,11 +55,13 @@ struct ipfix_rec {
 	uint16_t icmp_type_code4;
 	uint16_t icmp_type_code6;
 	uint16_t tcp_flags;
+	uint16_t rev_tcp_flags;
 	uint8_t proto;
 	uint8_t tos;
 	uint8_t end_reason;
 	uint8_t direction;
-	uint8_t padding[6]; /* paddingOctets: makes the template length equal sizeof */
+	uint8_t biflow_direction;
+	uint8_t padding[3]; /* paddingOctets: makes the template length equal sizeof */
 };
 
 struct rec_field {
@@ -81,6 +88,10 @@ static const struct rec_field record_fields[] = {
 	REC_FIELD("packetDeltaCount", packets),
 	REC_FIELD("octetDeltaCount", octets),
 	REC_FIELD("layer2SegmentId", segment_id),
+	REC_FIELD("reverseFlowStartMilliseconds", rev_flow_start_ms),
+	REC_FIELD("reverseFlowEndMilliseconds", rev_flow_end_ms),
+	REC_FIELD("reversePacketDeltaCount", rev_packets),
+	REC_FIELD("reverseOctetDeltaCount", rev_octets),
 	{NULL, offsetof(struct ipfix_rec, src_label), sizeof(((struct ipfix_rec *)0)->src_label),
 	 false},
 	{NULL, offsetof(struct ipfix_rec, dst_label), sizeof(((struct ipfix_rec *)0)->dst_label),
@@ -104,12 +115,54 @@ static const struct rec_field record_fields[] = {
 	REC_FIELD("icmpTypeCodeIPv4", icmp_type_code4),
 	REC_FIELD("icmpTypeCodeIPv6", icmp_type_code6),
 	REC_FIELD("tcpControlBits", tcp_flags),
+	REC_FIELD("reverseTcpControlBits", rev_tcp_flags),
 	REC_FIELD("protocolIdentifier", proto),
 	REC_FIELD("ipClassOfService", tos),
 	REC_FIELD("flowEndReason", end_reason),
 	REC_FIELD("flowDirection", direction),
+	REC_FIELD("biflowDirection", biflow_direction),
 	REC_FIELD("paddingOctets", padding),
 };
+
+/*
+ * The PSAMP selector report (RFC 5476 section 6.5.2, RFC 5477): one options record for
+ * the daemon's one selector, systematic count-based 1-in-N. Same layout rules as
+ * struct ipfix_rec; the external template (which of these go on the wire, and the
+ * scope) is the registry's sampling template.
+ */
+struct ipfix_sampling_rec {
+	uint64_t selector_id;	     /* selectorId */
+	uint32_t packet_interval;    /* samplingPacketInterval: 1 */
+	uint32_t packet_space;	     /* samplingPacketSpace: N - 1 */
+	uint32_t sampling_interval;  /* samplingInterval (deprecated IE 34): N */
+	uint32_t observation_domain; /* observationDomainId, for a template scoped by it */
+	uint16_t selector_algorithm; /* selectorAlgorithm */
+	uint8_t sampling_algorithm;  /* samplingAlgorithm (deprecated IE 35) */
+	uint8_t padding[5];
+};
+
+#define SAMPLING_FIELD(name, member)                                                               \
+	{                                                                                          \
+		name, offsetof(struct ipfix_sampling_rec, member),                                 \
+			sizeof(((struct ipfix_sampling_rec *)0)->member), false                    \
+	}
+
+static const struct rec_field sampling_fields[] = {
+	SAMPLING_FIELD("selectorId", selector_id),
+	SAMPLING_FIELD("samplingPacketInterval", packet_interval),
+	SAMPLING_FIELD("samplingPacketSpace", packet_space),
+	SAMPLING_FIELD("samplingInterval", sampling_interval),
+	SAMPLING_FIELD("observationDomainId", observation_domain),
+	SAMPLING_FIELD("selectorAlgorithm", selector_algorithm),
+	SAMPLING_FIELD("samplingAlgorithm", sampling_algorithm),
+	SAMPLING_FIELD("paddingOctets", padding),
+};
+
+#define N_SAMPLING_FIELDS (sizeof(sampling_fields) / sizeof(sampling_fields[0]))
+/* The daemon's one selector; IANA PSAMP selectorAlgorithm 1, samplingAlgorithm 1. */
+#define IPFIX_SELECTOR_ID		1
+#define IPFIX_SELECTOR_SYSTEMATIC_COUNT 1
+#define IPFIX_SAMPLING_DETERMINISTIC	1
 
 #define N_FIXED_FIELDS (sizeof(record_fields) / sizeof(record_fields[0]) - 2)
 #define N_SPEC	       (N_FIXED_FIELDS + 2 * ENRICH_DIM_COUNT + 1) /* + FB_IESPEC_NULL */
@@ -127,6 +180,8 @@ struct ipfix_encoder {
 	uint8_t *msgbuf;	      /* owned; max_msg_bytes, where fBufEmit copies a message */
 	uint16_t int_tid;	      /* internal template of struct ipfix_rec */
 	uint16_t ext_tid4, ext_tid6;  /* external templates by IP version; 0 = none */
+	uint16_t samp_int_tid;	      /* internal template of struct ipfix_sampling_rec */
+	uint16_t samp_ext_tid;	      /* the registry's sampling template; 0 = not sampling */
 	uint16_t cur_ext_tid;	      /* export template set on fbuf; 0 = must set */
 	bool cur_int_set;	      /* fbuf's internal template is int_tid */
 	bool in_msg;		      /* fbuf holds an unemitted message */
@@ -136,6 +191,7 @@ struct ipfix_encoder {
 	bool logged_no_template[2];
 	char label_names[2][ENRICH_DIM_COUNT][LABEL_NAME_MAX];
 	fbInfoElementSpec_t spec[N_SPEC];
+	fbInfoElementSpec_t samp_spec[N_SAMPLING_FIELDS + 1];
 	struct ipfix_rec rec; /* scratch record, refilled per flow */
 	struct ipfix_stats stats;
 };
@@ -183,7 +239,18 @@ static bool build_spec(struct ipfix_encoder *enc)
 		}
 	}
 	enc->spec[n] = (fbInfoElementSpec_t)FB_IESPEC_NULL;
-	return offset == sizeof(struct ipfix_rec) && n + 1 == N_SPEC;
+	if (offset != sizeof(struct ipfix_rec) || n + 1 != N_SPEC)
+		return false;
+	offset = 0;
+	for (size_t i = 0; i < N_SAMPLING_FIELDS; i++) {
+		if (sampling_fields[i].offset != offset)
+			return false;
+		enc->samp_spec[i] = (fbInfoElementSpec_t){(char *)sampling_fields[i].name,
+							  (uint16_t)sampling_fields[i].size, 0};
+		offset += sampling_fields[i].size;
+	}
+	enc->samp_spec[N_SAMPLING_FIELDS] = (fbInfoElementSpec_t)FB_IESPEC_NULL;
+	return offset == sizeof(struct ipfix_sampling_rec);
 }
 
 static int add_template(struct ipfix_encoder *enc, bool internal, uint16_t tid, fbTemplate_t *tmpl,
@@ -199,26 +266,64 @@ static int add_template(struct ipfix_encoder *enc, bool internal, uint16_t tid, 
 	return 0;
 }
 
+/* Does the encoder send template t? Its flow kind, and the sampling one when sampling. */
+static bool uses_template(const struct ipfix_encoder *enc, const struct registry_template *t)
+{
+	if (t->kind == REGISTRY_SAMPLING)
+		return enc->config.sampling_interval > 1;
+	return t->kind == (enc->config.biflow ? REGISTRY_BIFLOW : REGISTRY_UNIFLOW);
+}
+
+/* Add an internal template built from spec; its ID goes to *ret_tid. */
+static int add_internal(struct ipfix_encoder *enc, fbInfoElementSpec_t *spec, const char *what,
+			uint16_t *ret_tid)
+{
+	fbTemplate_t *tmpl = fbTemplateAlloc(enc->reg->model);
+	GError *err = NULL;
+
+	if (!fbTemplateAppendSpecArray(tmpl, spec, 0, &err)) {
+		fbTemplateFreeUnused(tmpl);
+		return fb_fail(what, &err);
+	}
+	if (add_template(enc, true, FB_TID_AUTO, tmpl, what, ret_tid) < 0) {
+		fbTemplateFreeUnused(tmpl);
+		return -EIO;
+	}
+	return 0;
+}
+
 static int setup_templates(struct ipfix_encoder *enc)
 {
 	fbInfoModel_t *model = enc->reg->model;
+	enum registry_kind kind = enc->config.biflow ? REGISTRY_BIFLOW : REGISTRY_UNIFLOW;
 	fbTemplate_t *tmpl;
 	GError *err = NULL;
 	char what[160];
 
-	tmpl = fbTemplateAlloc(model);
-	if (!fbTemplateAppendSpecArray(tmpl, enc->spec, 0, &err)) {
-		fbTemplateFreeUnused(tmpl);
-		return fb_fail("internal record template", &err);
+	if (!registry_template_find(enc->reg, kind, 4) &&
+	    !registry_template_find(enc->reg, kind, 6)) {
+		log_error("ipfix: the template definitions have no %s template (kind = \"%s\")",
+			  registry_kind_name(kind), registry_kind_name(kind));
+		return -EINVAL;
 	}
-	if (add_template(enc, true, FB_TID_AUTO, tmpl, "adding the internal template",
-			 &enc->int_tid) < 0) {
-		fbTemplateFreeUnused(tmpl);
+	if (enc->config.sampling_interval > 1 &&
+	    !registry_template_find(enc->reg, REGISTRY_SAMPLING, 0)) {
+		log_error("ipfix: packets are sampled 1 in %u, but the template definitions have "
+			  "no sampling template (kind = \"sampling\") to report it",
+			  enc->config.sampling_interval);
+		return -EINVAL;
+	}
+	if (add_internal(enc, enc->spec, "internal record template", &enc->int_tid) < 0)
 		return -EIO;
-	}
+	if (enc->config.sampling_interval > 1 &&
+	    add_internal(enc, enc->samp_spec, "internal selector report template",
+			 &enc->samp_int_tid) < 0)
+		return -EIO;
 	for (size_t i = 0; i < enc->reg->n_templates; i++) {
 		const struct registry_template *t = &enc->reg->templates[i];
 
+		if (!uses_template(enc, t))
+			continue;
 		tmpl = fbTemplateAlloc(model);
 		for (size_t j = 0; j < t->n_elements; j++) {
 			fbInfoElementSpec_t s = {t->elements[j], 0, 0};
@@ -230,12 +335,16 @@ static int setup_templates(struct ipfix_encoder *enc)
 				return fb_fail(what, &err);
 			}
 		}
+		if (t->scope_count)
+			fbTemplateSetOptionsScope(tmpl, t->scope_count);
 		snprintf(what, sizeof(what), "adding template '%s' (%u)", t->name, t->id);
 		if (add_template(enc, false, t->id, tmpl, what, NULL) < 0) {
 			fbTemplateFreeUnused(tmpl);
 			return -EIO;
 		}
-		if (t->ip_version == 4)
+		if (t->kind == REGISTRY_SAMPLING)
+			enc->samp_ext_tid = t->id;
+		else if (t->ip_version == 4)
 			enc->ext_tid4 = t->id;
 		else if (t->ip_version == 6)
 			enc->ext_tid6 = t->id;
@@ -433,6 +542,37 @@ static int write_type_record(struct ipfix_encoder *enc, const fbInfoElement_t *i
 	return fb_fail("writing an RFC 5610 record", &err);
 }
 
+/* The selector report: one options record through the sampling templates. */
+static int write_selector_report(struct ipfix_encoder *enc)
+{
+	struct ipfix_sampling_rec r = {
+		.selector_id = IPFIX_SELECTOR_ID,
+		.packet_interval = 1,
+		.packet_space = enc->config.sampling_interval - 1,
+		.sampling_interval = enc->config.sampling_interval,
+		.observation_domain = enc->config.observation_domain,
+		.selector_algorithm = IPFIX_SELECTOR_SYSTEMATIC_COUNT,
+		.sampling_algorithm = IPFIX_SAMPLING_DETERMINISTIC,
+	};
+	GError *err = NULL;
+
+	if (!fBufSetInternalTemplate(enc->fbuf, enc->samp_int_tid, &err) ||
+	    !fBufSetExportTemplate(enc->fbuf, enc->samp_ext_tid, &err))
+		return fb_fail("selecting the selector report templates", &err);
+	for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+		g_clear_error(&err);
+		if (fBufAppend(enc->fbuf, (uint8_t *)&r, sizeof(r), &err)) {
+			enc->in_msg = true;
+			enc->msg_records++;
+			return 0;
+		}
+		if (!is_eom(err))
+			break;
+		emit_message(enc);
+	}
+	return fb_fail("writing the selector report", &err);
+}
+
 int ipfix_encoder_templates(struct ipfix_encoder *enc, uint64_t now_ms)
 {
 	int ret = ipfix_encoder_flush(enc);
@@ -452,10 +592,15 @@ int ipfix_encoder_templates(struct ipfix_encoder *enc, uint64_t now_ms)
 			goto out;
 	}
 	for (size_t i = 0; i < enc->reg->n_templates; i++) {
+		if (!uses_template(enc, &enc->reg->templates[i]))
+			continue;
 		ret = export_template(enc, enc->reg->templates[i].id);
 		if (ret < 0)
 			goto out;
 	}
+	/* After its template: how the packets behind the records were selected. */
+	if (enc->samp_ext_tid)
+		ret = write_selector_report(enc);
 out:
 	/* Options records moved fbuf's templates; data appends must set them again. */
 	enc->cur_ext_tid = 0;
@@ -505,6 +650,12 @@ static void fill_record(struct ipfix_rec *r, const struct flow_record *f, const 
 	r->flow_end_ms = f->end_ms;
 	r->packets = f->packets;
 	r->octets = f->octets;
+	r->rev_flow_start_ms = f->rev_start_ms;
+	r->rev_flow_end_ms = f->rev_end_ms;
+	r->rev_packets = f->rev_packets;
+	r->rev_octets = f->rev_octets;
+	r->rev_tcp_flags = f->rev_tcp_flags;
+	r->biflow_direction = f->biflow_direction;
 	for (int d = 0; d < ENRICH_DIM_COUNT; d++) {
 		set_label(&r->src_label[d], src ? src->v[d] : NULL);
 		set_label(&r->dst_label[d], dst ? dst->v[d] : NULL);

@@ -32,6 +32,8 @@
 #include "libvirt.h"
 #include "log.h"
 #include "registry.h"
+#include "sampler.h"
+#include "select.h"
 #include "transport.h"
 
 #include "config.h"
@@ -55,6 +57,8 @@ struct pipeline {
 	bool k8s_synced;	       /* first full sync seen by the main loop */
 	uint64_t k8s_unsynced_records; /* records exported before the first full sync */
 	struct exporter *exporter;
+	struct select *select;	 /* owned; export.select rules, or NULL: export all */
+	struct sampler *sampler; /* owned; flow.sampling_interval > 1, or NULL */
 	struct decoder *decoder;
 	struct flowtab *flowtab;
 	struct capture *cap;	  /* the one capture: a file, or the live backend */
@@ -319,6 +323,8 @@ static void on_frame(const struct capture_frame *f, void *user)
 
 	if (f->ts_ms > pl->capture_clock_ms)
 		pl->capture_clock_ms = f->ts_ms;
+	if (pl->sampler && !sampler_take(pl->sampler))
+		return; /* counted in the sampler stats */
 	if (!decode_frame(pl->decoder, f->linktype, f->data, f->caplen, f->wirelen, f->ts_ms,
 			  f->ifindex, f->direction, &pkt))
 		return;
@@ -507,6 +513,24 @@ static void report(const struct pipeline *pl, FILE *out)
 	EMIT("export.octets=%" PRIu64, xs->octets);
 	EMIT("export.labelled_src=%" PRIu64, xs->labelled_src);
 	EMIT("export.labelled_dst=%" PRIu64, xs->labelled_dst);
+	EMIT("export.rev_packets=%" PRIu64, xs->rev_packets);
+	EMIT("export.rev_octets=%" PRIu64, xs->rev_octets);
+	if (pl->select) {
+		const struct select_stats *ss = select_get_stats(pl->select);
+
+		EMIT("export.selected=%" PRIu64, ss->selected);
+		EMIT("export.unselected=%" PRIu64, ss->unselected);
+		EMIT("export.unselected_packets=%" PRIu64, ss->unselected_packets);
+		EMIT("export.unselected_octets=%" PRIu64, ss->unselected_octets);
+		EMIT("export.select_bad_labels=%" PRIu64, ss->bad_labels);
+	}
+	if (pl->sampler) {
+		const struct sampler_stats *ss = sampler_get_stats(pl->sampler);
+
+		EMIT("sampling.interval=%u", sampler_interval(pl->sampler));
+		EMIT("sampling.observed=%" PRIu64, ss->observed);
+		EMIT("sampling.selected=%" PRIu64, ss->selected);
+	}
 	for (size_t i = 0; i < export_n_targets(pl->exporter); i++) {
 		const char *name = "";
 		const struct transport_stats *ts = export_target_stats(pl->exporter, i, &name);
@@ -801,9 +825,41 @@ static int build_export(struct pipeline *pl)
 		if (!pl->cloud)
 			return -EINVAL;
 	}
+	c->export.ipfix.biflow = c->flow.biflow;
+	if (c->flow.biflow && !registry_template_find(pl->registry, REGISTRY_BIFLOW, 4) &&
+	    !registry_template_find(pl->registry, REGISTRY_BIFLOW, 6)) {
+		log_error("flow.biflow: '%s' has no biflow template (kind = \"biflow\")",
+			  c->templates_file);
+		return -EINVAL;
+	}
+	if (c->export.ipfix.sampling_interval > 1 &&
+	    !registry_template_find(pl->registry, REGISTRY_SAMPLING, 0)) {
+		log_error("flow.sampling_interval: '%s' has no sampling template "
+			  "(kind = \"sampling\") to tell collectors the interval",
+			  c->templates_file);
+		return -EINVAL;
+	}
 	pl->exporter = export_new(pl->registry, pl->enrich, &c->export);
 	if (!pl->exporter)
 		return -ENOMEM;
+	if (c->select.n) {
+		char why[384];
+
+		pl->select = select_new();
+		if (!pl->select)
+			return -ENOMEM;
+		for (size_t i = 0; i < c->select.n; i++) {
+			const struct conf_select_rule *r = &c->select.rule[i];
+
+			if (select_add_rule(pl->select, (const char *const *)r->key,
+					    (const char *const *)r->value, r->n, why,
+					    sizeof(why)) < 0) {
+				log_error("export.select rule %zu: %s", i + 1, why);
+				return -EINVAL;
+			}
+		}
+		export_set_select(pl->exporter, pl->select);
+	}
 	if (pl->libvirt)
 		export_set_observer(pl->exporter, observe_vm_flow, pl->libvirt);
 	return 0;
@@ -919,6 +975,8 @@ static void teardown(struct pipeline *pl)
 	flowtab_free(pl->flowtab);
 	decode_free(pl->decoder);
 	export_free(pl->exporter, pl->conf.shutdown_linger_ms);
+	select_free(pl->select); /* after the exporter that borrowed it */
+	sampler_free(pl->sampler);
 	inventory_free(pl->inventory);
 	k8s_free(pl->k8s);	   /* joins its thread before the enrich layer goes */
 	cloudmeta_free(pl->cloud); /* joins its thread before the enrich layer goes */
@@ -978,6 +1036,13 @@ int main(int argc, char **argv)
 		log_error("nothing to capture: give -r FILE or -i PATTERN, or set capture.include");
 		ret = 2;
 		goto out;
+	}
+	if (pl.conf.export.ipfix.sampling_interval > 1) {
+		pl.sampler = sampler_new(pl.conf.export.ipfix.sampling_interval);
+		if (!pl.sampler) {
+			ret = 1;
+			goto out;
+		}
 	}
 	pl.decoder = decode_new(&pl.conf.decode);
 	pl.flowtab = flowtab_new(&pl.conf.flow, export_flow, pl.exporter);

@@ -371,9 +371,20 @@ out:
 	return ret;
 }
 
+static const char *const kind_names[REGISTRY_KIND_COUNT] = {
+	[REGISTRY_UNIFLOW] = "uniflow",
+	[REGISTRY_BIFLOW] = "biflow",
+	[REGISTRY_SAMPLING] = "sampling",
+};
+
+const char *registry_kind_name(enum registry_kind kind)
+{
+	return (unsigned)kind < REGISTRY_KIND_COUNT ? kind_names[kind] : "unknown";
+}
+
 static bool known_key(const char *name)
 {
-	static const char *const keys[] = {"name", "id", "ip_version", "elements"};
+	static const char *const keys[] = {"name", "id", "ip_version", "kind", "scope", "elements"};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (strcmp(name, keys[i]) == 0)
@@ -385,8 +396,8 @@ static int parse_template(struct registry *r, const char *path, config_setting_t
 			  struct registry_template *t, char *errbuf, size_t errbuf_size)
 {
 	config_setting_t *els;
-	const char *name = NULL;
-	int id, ipv, n;
+	const char *name = NULL, *kind = "uniflow";
+	int id, ipv = 0, n, scope = 0;
 
 	if (!config_setting_is_group(g)) {
 		fail(errbuf, errbuf_size, "%s:%d: a template must be a group { ... }", path,
@@ -424,10 +435,43 @@ static int parse_template(struct registry *r, const char *path, config_setting_t
 		return -EINVAL;
 	}
 	t->id = (uint16_t)id;
-	if (!config_setting_lookup_int(g, "ip_version", &ipv) || (ipv != 4 && ipv != 6)) {
-		fail(errbuf, errbuf_size, "%s:%d: template '%s' needs ip_version = 4 or 6", path,
-		     config_setting_source_line(g), name);
+	if (config_setting_get_member(g, "kind") && !config_setting_lookup_string(g, "kind", &kind))
+		kind = "";
+	for (t->kind = 0; t->kind < REGISTRY_KIND_COUNT; t->kind++)
+		if (strcmp(kind, kind_names[t->kind]) == 0)
+			break;
+	if (t->kind == REGISTRY_KIND_COUNT) {
+		fail(errbuf, errbuf_size,
+		     "%s:%d: template '%s': kind must be \"uniflow\", \"biflow\" or \"sampling\"",
+		     path, config_setting_source_line(g), name);
 		return -EINVAL;
+	}
+	if (t->kind == REGISTRY_SAMPLING) {
+		if (config_setting_get_member(g, "ip_version")) {
+			fail(errbuf, errbuf_size,
+			     "%s:%d: template '%s': a sampling template has no ip_version", path,
+			     config_setting_source_line(g), name);
+			return -EINVAL;
+		}
+		if (!config_setting_lookup_int(g, "scope", &scope) || scope < 1) {
+			fail(errbuf, errbuf_size,
+			     "%s:%d: template '%s' needs scope = N (its first N elements are the "
+			     "options scope, N >= 1)",
+			     path, config_setting_source_line(g), name);
+			return -EINVAL;
+		}
+	} else {
+		if (config_setting_get_member(g, "scope")) {
+			fail(errbuf, errbuf_size,
+			     "%s:%d: template '%s': only a sampling template has a scope", path,
+			     config_setting_source_line(g), name);
+			return -EINVAL;
+		}
+		if (!config_setting_lookup_int(g, "ip_version", &ipv) || (ipv != 4 && ipv != 6)) {
+			fail(errbuf, errbuf_size, "%s:%d: template '%s' needs ip_version = 4 or 6",
+			     path, config_setting_source_line(g), name);
+			return -EINVAL;
+		}
 	}
 	t->ip_version = (uint8_t)ipv;
 	els = config_setting_get_member(g, "elements");
@@ -469,6 +513,13 @@ static int parse_template(struct registry *r, const char *path, config_setting_t
 			return -ENOMEM;
 		t->n_elements++;
 	}
+	if (scope > n) {
+		fail(errbuf, errbuf_size,
+		     "%s:%d: template '%s': scope %d is more than its %d elements", path,
+		     config_setting_source_line(g), name, scope, n);
+		return -EINVAL;
+	}
+	t->scope_count = (uint16_t)scope;
 	return 0;
 }
 
@@ -516,11 +567,20 @@ static int load_templates(struct registry *r, const char *path, char *errbuf, si
 				     r->templates[j].name);
 				goto out;
 			}
+			if (r->templates[j].kind != t->kind)
+				continue;
+			if (t->kind == REGISTRY_SAMPLING) {
+				fail(errbuf, errbuf_size,
+				     "%s:%d: template '%s': '%s' is already the sampling template",
+				     path, config_setting_source_line(g), t->name,
+				     r->templates[j].name);
+				goto out;
+			}
 			if (r->templates[j].ip_version == t->ip_version) {
 				fail(errbuf, errbuf_size,
-				     "%s:%d: template '%s': '%s' already covers IPv%u", path,
+				     "%s:%d: template '%s': '%s' already covers %s IPv%u", path,
 				     config_setting_source_line(g), t->name, r->templates[j].name,
-				     t->ip_version);
+				     kind_names[t->kind], t->ip_version);
 				goto out;
 			}
 		}
@@ -575,12 +635,21 @@ void registry_free(struct registry *r)
 	free(r);
 }
 
-const struct registry_template *registry_template_for(const struct registry *r, uint8_t ip_version)
+const struct registry_template *registry_template_find(const struct registry *r,
+						       enum registry_kind kind, uint8_t ip_version)
 {
 	if (!r)
 		return NULL;
-	for (size_t i = 0; i < r->n_templates; i++)
-		if (r->templates[i].ip_version == ip_version)
-			return &r->templates[i];
+	for (size_t i = 0; i < r->n_templates; i++) {
+		const struct registry_template *t = &r->templates[i];
+
+		if (t->kind == kind && (kind == REGISTRY_SAMPLING || t->ip_version == ip_version))
+			return t;
+	}
 	return NULL;
+}
+
+const struct registry_template *registry_template_for(const struct registry *r, uint8_t ip_version)
+{
+	return registry_template_find(r, REGISTRY_UNIFLOW, ip_version);
 }

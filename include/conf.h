@@ -16,6 +16,7 @@
 #include "export.h"
 #include "flowtab.h"
 #include "log.h"
+#include "select.h"
 
 #define CONF_MAX_LIST 64
 
@@ -36,6 +37,19 @@ enum conf_cloud {
 	CONF_CLOUD_GCP,
 	CONF_CLOUD_AZURE,
 	CONF_CLOUD_AUTO,
+};
+
+/* export.select: one rule per group, its settings as given. Strings owned. */
+#define CONF_SELECT_MAX_KEYS 8
+struct conf_select_rule {
+	size_t n;
+	char *key[CONF_SELECT_MAX_KEYS];
+	char *value[CONF_SELECT_MAX_KEYS];
+};
+
+struct conf_select {
+	size_t n;
+	struct conf_select_rule rule[SELECT_MAX_RULES];
 };
 
 /* The Kubernetes source's settings (group "kubernetes"). Strings owned. */
@@ -82,7 +96,9 @@ struct conf {
 	uint32_t pen;		     /* Private Enterprise Number, default 32473 */
 	char *elements_file;	     /* owned; registry XML */
 	char *templates_file;	     /* owned; template definitions */
-	struct export_config export; /* export.transport.tls_* strings owned */
+	struct export_config export; /* export.transport.tls_* strings owned;
+				      ipfix.sampling_interval is flow.sampling_interval */
+	struct conf_select select;   /* export.select; n == 0: export every flow */
 
 	/* daemon */
 	enum log_level log_level;

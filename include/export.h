@@ -15,6 +15,7 @@
 #include "ipfix.h"
 #include "netflow.h"
 #include "registry.h"
+#include "select.h"
 #include "transport.h"
 
 struct export_config {
@@ -61,6 +62,11 @@ int export_set_interface(struct exporter *x, uint32_t ifindex, const char *name)
  */
 typedef void (*export_observe_fn)(const struct flow_record *rec, const char *ifname, void *user);
 void export_set_observer(struct exporter *x, export_observe_fn fn, void *user);
+/*
+ * Export only the records sel selects (after labelling and the observer; the rest are
+ * counted in sel's stats). sel is borrowed and must outlive the exporter; NULL: all.
+ */
+void export_set_select(struct exporter *x, struct select *sel);
 /* Once a second (and at end of input): pick up a new snapshot, flush messages, drive transports. */
 void export_tick(struct exporter *x, uint64_t now_ms);
 
@@ -68,6 +74,8 @@ struct export_stats {
 	uint64_t records;      /* flow records received from the flow table */
 	uint64_t packets;      /* sum of their packetDeltaCount */
 	uint64_t octets;       /* sum of their octetDeltaCount */
+	uint64_t rev_packets;  /* sum of their reversePacketDeltaCount (biflows) */
+	uint64_t rev_octets;   /* sum of their reverseOctetDeltaCount (biflows) */
 	uint64_t labelled_src; /* records whose source matched any metadata */
 	uint64_t labelled_dst;
 };

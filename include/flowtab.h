@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * flowtab: the flow cache. Meters decoded packets into uniflows keyed by struct flow_key,
- * with a fixed-size preallocated pool (max_flows) and no allocation per packet. Flows
- * leave the cache through one export callback, each with its IANA flowEndReason; expiry
- * touches only the flows that expire (see docs/flowtab.md for the algorithm and bounds).
+ * flowtab: the flow cache. Meters decoded packets into uniflows keyed by struct flow_key
+ * (default) or RFC 5103 biflows (both directions of a conversation in one record), with
+ * a fixed-size preallocated pool (max_flows) and no allocation per packet. Flows leave the
+ * cache through one export callback, each with its IANA flowEndReason; expiry touches only
+ * the flows that expire (see docs/flowtab.md for the algorithm, bounds and biflow rules).
  */
 #ifndef LABELFLOW_FLOWTAB_H
 #define LABELFLOW_FLOWTAB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "decode.h"
@@ -21,11 +23,26 @@ enum flowtab_end_reason {
 	FLOWTAB_END_LACK_OF_RESOURCES = 5,
 };
 
-/* What the cache hands to export. Borrowed: valid only during the callback. */
+/* IANA biflowDirection (IE 239) values a biflow record carries. */
+enum flowtab_biflow_direction {
+	FLOWTAB_BIFLOW_ARBITRARY =
+		0, /* source = first packet seen, not known to be the initiator */
+	FLOWTAB_BIFLOW_INITIATOR = 1, /* source = the initiator (TCP SYN without ACK; non-TCP) */
+};
+
+/*
+ * What the cache hands to export. Borrowed: valid only during the callback.
+ *
+ * Uniflow mode: one direction; the rev_* fields and biflow_direction are 0.
+ * Biflow mode (flowtab_config.biflow): key is the flow's first packet's key (its source is
+ * the initiator, RFC 5103 section 5.1); packets/octets/tcp_flags count the initiator's
+ * packets, rev_* the responder's; start_ms/end_ms span both directions. Either count may
+ * be 0, never both.
+ */
 struct flow_record {
 	struct flow_key key;
 	uint64_t start_ms; /* first packet of the flow (kept across active-timeout reports) */
-	uint64_t end_ms;   /* last packet of the flow so far */
+	uint64_t end_ms;   /* last packet of the flow so far (either direction in a biflow) */
 	uint64_t packets;  /* packetDeltaCount since the previous report of this flow */
 	uint64_t octets;   /* octetDeltaCount since the previous report of this flow */
 	uint16_t inner_vlan_id;
@@ -36,6 +53,13 @@ struct flow_record {
 	uint8_t outer_ip_version;
 	uint8_t outer_src_addr[16];
 	uint8_t outer_dst_addr[16];
+	/* Biflow mode only: the reverse direction (responder -> initiator). */
+	uint8_t rev_tcp_flags;	  /* reverseTcpControlBits: OR since the previous report */
+	uint8_t biflow_direction; /* enum flowtab_biflow_direction */
+	uint64_t rev_packets;	  /* reversePacketDeltaCount since the previous report */
+	uint64_t rev_octets;	  /* reverseOctetDeltaCount since the previous report */
+	uint64_t rev_start_ms;	  /* first reverse packet of the flow; 0 = none yet */
+	uint64_t rev_end_ms;	  /* last reverse packet so far; 0 = none yet */
 };
 
 typedef void (*flowtab_export_fn)(const struct flow_record *rec, void *user);
@@ -44,10 +68,12 @@ struct flowtab_config {
 	uint32_t max_flows; /* pool size; inserting past it evicts the least recently seen flow */
 	uint32_t idle_timeout_ms;   /* no packet for this long: export with FLOWTAB_END_IDLE */
 	uint32_t active_timeout_ms; /* report a live flow this often: FLOWTAB_END_ACTIVE */
+	bool biflow; /* RFC 5103 biflows (+40 bytes per flow slot); false = uniflows */
 };
 
 struct flowtab_stats {
-	uint64_t packets; /* packets metered (== sum of exported packets + packets in cache) */
+	uint64_t packets; /* packets metered (== sum of exported packets and rev_packets +
+			     packets in cache) */
 	uint64_t octets;
 	uint64_t flows_created;
 	uint64_t flows_active;	   /* currently in the cache */
@@ -60,8 +86,9 @@ struct flowtab_stats {
  * Allocate the cache with all max_flows entries up front. export_fn is called for every
  * record leaving the cache, synchronously, from flowtab_add/expire/flush; the record is
  * valid only during the call, and export_fn must not call any flowtab function on this
- * table. No record carries 0 packets. Returns NULL on invalid config (max_flows 0 or
- * above 2^30, timeouts 0), NULL export_fn, or allocation failure.
+ * table. No record carries 0 packets (packets + rev_packets in a biflow). Returns NULL on
+ * invalid config (max_flows 0 or above 2^30, timeouts 0), NULL export_fn, or allocation
+ * failure.
  */
 struct flowtab *flowtab_new(const struct flowtab_config *config, flowtab_export_fn export_fn,
 			    void *user);
@@ -71,6 +98,7 @@ void flowtab_free(struct flowtab *ft);
 /*
  * Meter one packet. May export (TCP FIN/RST, eviction, idle or active timeout of this
  * flow). Time is the maximum ts_ms seen, so a packet older than that counts as "now".
+ * A biflow ends at an RST, or at the first packet after FINs from both sides.
  */
 void flowtab_add(struct flowtab *ft, const struct decode_pkt *pkt);
 /* Export flows idle or active past their timeout at now_ms. O(expired flows). */

@@ -3,7 +3,8 @@
  * ipfix: encodes labelled flow records into IPFIX messages with libfixbuf, one encoder
  * per collector (its own session, sequence numbers and message size). libfixbuf writes
  * into a buffer in manual mode; every finished message goes to the emit callback, so the
- * transport (file, UDP, TCP, ...) is ours. Also writes RFC 5610 element type records.
+ * transport (file, UDP, TCP, ...) is ours. Also writes RFC 5610 element type records and,
+ * for sampled input, the PSAMP selector report (RFC 5476/5477) with the templates.
  */
 #ifndef LABELFLOW_IPFIX_H
 #define LABELFLOW_IPFIX_H
@@ -32,17 +33,27 @@ struct ipfix_config {
 	uint32_t observation_domain;
 	uint16_t max_msg_bytes; /* message size limit, e.g. 1400 for UDP, 65535 for files/TCP */
 	bool rfc5610;		/* send information element type records for our elements */
+	bool biflow; /* records are biflows: use the registry's biflow templates (RFC 5103) */
+	uint32_t sampling_interval; /* N > 1: 1-in-N count-based packet sampling upstream; the
+				       template set carries the selector report. 0 or 1: none */
 };
 
 struct ipfix_encoder;
 
-/* reg is borrowed and must outlive the encoder. Returns NULL (logged) on failure. */
+/*
+ * reg is borrowed and must outlive the encoder. Returns NULL (logged) on failure, also
+ * when the registry has no template of the configured kind (biflow or uniflow), or no
+ * sampling template while sampling_interval > 1.
+ */
 struct ipfix_encoder *ipfix_encoder_new(const struct registry *reg,
 					const struct ipfix_config *config, ipfix_emit_fn emit,
 					void *user);
 void ipfix_encoder_free(struct ipfix_encoder *enc);
 
-/* Emit the template set (and RFC 5610 records), after flushing pending data. Returns 0 or -errno.
+/*
+ * Emit the template set, after flushing pending data: RFC 5610 records, the flow
+ * templates of the configured kind, and with sampling the selector report options
+ * template and its one record. Returns 0 or -errno.
  */
 int ipfix_encoder_templates(struct ipfix_encoder *enc, uint64_t now_ms);
 /*

@@ -21,11 +21,22 @@
  */
 #define REGISTRY_TYPE_TEMPLATE_ID 0xFFF0
 
+/* What a template carries: the "kind" setting of the definitions file. */
+enum registry_kind {
+	REGISTRY_UNIFLOW = 0, /* flow records, one direction ("uniflow", the default) */
+	REGISTRY_BIFLOW,      /* RFC 5103 biflow records ("biflow"; flow.biflow) */
+	REGISTRY_SAMPLING,    /* options template of the PSAMP selector report ("sampling") */
+	REGISTRY_KIND_COUNT,
+};
+
 /* One template from the definitions file: an ID and the element names it carries. */
 struct registry_template {
-	char *name;	    /* owned; "ipv4", "ipv6", ... */
-	uint16_t id;	    /* template ID, >= 256 */
-	uint8_t ip_version; /* which flows use it: 4 or 6 */
+	char *name;	      /* owned; "ipv4", "ipv6", ... */
+	uint16_t id;	      /* template ID, >= 256 */
+	uint8_t ip_version;   /* which flows use it: 4 or 6; 0 for REGISTRY_SAMPLING */
+	uint8_t kind;	      /* enum registry_kind */
+	uint16_t scope_count; /* options templates: the first scope_count elements are the
+				 scope; 0 for data templates */
 	size_t n_elements;
 	char **elements; /* owned; element names, each present in the info model */
 };
@@ -44,14 +55,20 @@ struct registry {
  * Load the XML element file and the template definitions; pen 0 keeps the file's PEN.
  * Every element a template names must exist; every enterprise element ID must be below
  * 16384; template IDs unique, >= 256 and not REGISTRY_TYPE_TEMPLATE_ID; at most one
- * template per IP version. On failure returns NULL and writes a message with the file
- * name (and line, where the parser gives one) into errbuf.
+ * template per kind and IP version (one sampling template, with a scope of 1..n
+ * elements). On failure returns NULL and writes a message with the file name (and line,
+ * where the parser gives one) into errbuf.
  */
 struct registry *registry_load(const char *elements_xml, const char *templates_conf, uint32_t pen,
 			       char *errbuf, size_t errbuf_size);
 void registry_free(struct registry *r);
 
-/* The template for flows of this IP version, or NULL if the definitions have none. */
+/* The uniflow template for flows of this IP version, or NULL if the definitions have none. */
 const struct registry_template *registry_template_for(const struct registry *r, uint8_t ip_version);
+/* The template of this kind (and IP version; ignored for REGISTRY_SAMPLING), or NULL. */
+const struct registry_template *registry_template_find(const struct registry *r,
+						       enum registry_kind kind, uint8_t ip_version);
+/* "uniflow", "biflow", "sampling"; "unknown" out of range. */
+const char *registry_kind_name(enum registry_kind kind);
 
 #endif

@@ -223,3 +223,52 @@ Test(conf, lists_are_bounded)
 	cr_assert_eq(c.targets.n, CONF_MAX_LIST);
 	conf_done(&c);
 }
+
+Test(conf, biflow_sampling_and_selection_settings)
+{
+	char err[512] = "";
+	struct conf c;
+
+	conf_init(&c, "/data");
+	cr_assert_not(c.flow.biflow);
+	cr_assert_eq(c.export.ipfix.sampling_interval, 1);
+	cr_assert_eq(c.select.n, 0);
+	write_conf("flow: { biflow = true; sampling_interval = 100; };\n"
+		   "export: { select = ( { namespace = \"shop\"; },\n"
+		   "  { labels = \"app in (a, b)\"; cidr = \"10.0.0.0/8\"; } ); };\n");
+	cr_assert_eq(conf_load_file(&c, path, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(conf_validate(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert(c.flow.biflow);
+	cr_assert_eq(c.export.ipfix.sampling_interval, 100);
+	cr_assert_eq(c.select.n, 2);
+	cr_assert_eq(c.select.rule[1].n, 2);
+	cr_assert_str_eq(c.select.rule[1].key[0], "labels");
+	cr_assert_str_eq(c.select.rule[1].value[0], "app in (a, b)");
+	cr_assert_str_eq(c.select.rule[1].key[1], "cidr");
+	cr_assert_eq(conf_list_add(&c.targets, "netflow9:127.0.0.1:2055"), 0);
+	cr_assert_eq(conf_validate(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "NetFlow carries neither biflows"), "%s", err);
+	conf_list_clear(&c.targets);
+	/* The eBPF backend meters uniflows in the kernel: no biflows, no sampling live. */
+	c.backend = CONF_BACKEND_EBPF;
+	cr_assert_eq(conf_validate(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "need the pcap backend"), "%s", err);
+	conf_done(&c);
+
+	conf_init(&c, "/data");
+	write_conf("export: { select = (\n { namespace = \"a\"; },\n { labels = \"!\"; } ); };\n");
+	cr_assert_eq(conf_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, ":1: export.select: rule 2 (line 3): labels '!'"), "%s",
+			   err);
+	conf_done(&c);
+	conf_init(&c, "/data");
+	write_conf("export: { select = ( { name = \"a\"; } ); };\n");
+	cr_assert_eq(conf_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "unknown selection key 'name'"), "%s", err);
+	conf_done(&c);
+	conf_init(&c, "/data");
+	write_conf("flow: { sampling_interval = 0; };\n");
+	cr_assert_eq(conf_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "out of range"), "%s", err);
+	conf_done(&c);
+}

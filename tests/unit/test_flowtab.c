@@ -765,3 +765,469 @@ Test(flowtab, expire_leaves_live_flows_alone)
 	cr_assert_eq(flowtab_get_stats(ft)->flows_active, N - 1);
 	flowtab_free(ft);
 }
+
+/* ------------------------------------------------------------------ biflow mode */
+
+static struct flowtab *mkb(uint32_t max_flows, uint32_t idle_ms, uint32_t active_ms)
+{
+	struct flowtab_config c = {
+		.max_flows = max_flows,
+		.idle_timeout_ms = idle_ms,
+		.active_timeout_ms = active_ms,
+		.biflow = true,
+	};
+	struct flowtab *ft = flowtab_new(&c, collect, &sink);
+
+	cr_assert_not_null(ft);
+	return ft;
+}
+
+/* A packet from IPv4 host 10.0.0.<from> port sport to 10.0.0.<to> port dport. */
+static struct decode_pkt hp(uint8_t from, uint16_t sport, uint8_t to, uint16_t dport, uint8_t proto,
+			    uint64_t ts_ms, uint32_t octets, uint8_t flags, uint8_t direction)
+{
+	struct decode_pkt p;
+
+	memset(&p, 0, sizeof(p));
+	memcpy(p.key.src_addr, (uint8_t[]){10, 0, 0, from}, 4);
+	memcpy(p.key.dst_addr, (uint8_t[]){10, 0, 0, to}, 4);
+	p.key.src_port = sport;
+	p.key.dst_port = dport;
+	p.key.ip_version = 4;
+	p.key.proto = proto;
+	p.key.direction = direction;
+	p.key.ifindex = 3;
+	p.key.vlan_id = 7;
+	p.ts_ms = ts_ms;
+	p.octets = octets;
+	p.tcp_flags = flags;
+	return p;
+}
+
+static void addp(struct flowtab *ft, struct decode_pkt p)
+{
+	flowtab_add(ft, &p);
+}
+
+/* A 3-way handshake and data, initiator 10.0.0.<a>:40000 -> 10.0.0.<b>:80. */
+static void handshake(struct flowtab *ft, uint8_t a, uint8_t b, uint64_t t0)
+{
+	addp(ft, hp(a, 40000, b, 80, 6, t0, 60, TCP_SYN, DECODE_DIR_INGRESS));
+	addp(ft, hp(b, 80, a, 40000, 6, t0 + 1, 60, TCP_SYN | TCP_ACK, DECODE_DIR_EGRESS));
+	addp(ft, hp(a, 40000, b, 80, 6, t0 + 2, 52, TCP_ACK, DECODE_DIR_INGRESS));
+	addp(ft, hp(a, 40000, b, 80, 6, t0 + 3, 300, TCP_PSH | TCP_ACK, DECODE_DIR_INGRESS));
+	addp(ft, hp(b, 80, a, 40000, 6, t0 + 5, 1500, TCP_ACK, DECODE_DIR_EGRESS));
+	addp(ft, hp(b, 80, a, 40000, 6, t0 + 6, 900, TCP_PSH | TCP_ACK, DECODE_DIR_EGRESS));
+}
+
+Test(flowtab, biflow_pairs_both_directions_into_one_record)
+{
+	struct flowtab *ft = mkb(16, 10000, 60000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+	const struct flow_record *r;
+	struct decode_pkt first = hp(2, 40000, 9, 80, 6, 0, 0, 0, DECODE_DIR_INGRESS);
+
+	handshake(ft, 2, 9, 1000);
+	cr_assert_eq(st->flows_created, 1);
+	cr_assert_eq(st->flows_active, 1);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 1);
+	r = &sink.recs[0];
+	/* The initiator's key, as its first packet had it (ingress at the interface). */
+	cr_assert(memcmp(&r->key, &first.key, sizeof(r->key)) == 0);
+	cr_assert_eq(r->packets, 3);
+	cr_assert_eq(r->octets, 60 + 52 + 300);
+	cr_assert_eq(r->tcp_flags, TCP_SYN | TCP_ACK | TCP_PSH);
+	cr_assert_eq(r->rev_packets, 3);
+	cr_assert_eq(r->rev_octets, 60 + 1500 + 900);
+	cr_assert_eq(r->rev_tcp_flags, TCP_SYN | TCP_ACK | TCP_PSH);
+	cr_assert_eq(r->start_ms, 1000);
+	cr_assert_eq(r->end_ms, 1006, "the biflow ends with its last packet, either way");
+	cr_assert_eq(r->rev_start_ms, 1001);
+	cr_assert_eq(r->rev_end_ms, 1006);
+	cr_assert_eq(r->biflow_direction, FLOWTAB_BIFLOW_INITIATOR);
+	cr_assert_eq(r->end_reason, FLOWTAB_END_FORCED);
+	cr_assert_eq(st->packets, r->packets + r->rev_packets);
+	cr_assert_eq(st->octets, r->octets + r->rev_octets);
+	flowtab_free(ft);
+}
+
+Test(flowtab, biflow_source_is_the_first_packet_whatever_the_address_order)
+{
+	struct flowtab *ft = mkb(16, 10000, 60000);
+
+	/* Initiators with the higher and with the lower address, in both address orders. */
+	handshake(ft, 9, 2, 1000);
+	handshake(ft, 3, 8, 2000);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const struct flow_record *r = &sink.recs[i];
+		uint8_t want_src = r->start_ms == 1000 ? 9 : 3;
+
+		cr_assert_eq(r->key.src_addr[3], want_src);
+		cr_assert_eq(r->key.src_port, 40000);
+		cr_assert_eq(r->key.dst_port, 80);
+		cr_assert_eq(r->key.direction, DECODE_DIR_INGRESS);
+		cr_assert_eq(r->packets, 3);
+		cr_assert_eq(r->rev_packets, 3);
+		cr_assert_eq(r->rev_octets, 60 + 1500 + 900);
+	}
+	flowtab_free(ft);
+}
+
+Test(flowtab, biflow_direction_is_the_initiators_and_not_part_of_the_key)
+{
+	struct flowtab *ft = mkb(16, 10000, 60000);
+
+	/* Seen leaving the interface first: the record says egress. */
+	addp(ft, hp(5, 1234, 6, 53, 17, 100, 70, 0, DECODE_DIR_EGRESS));
+	addp(ft, hp(6, 53, 5, 1234, 17, 101, 120, 0, DECODE_DIR_INGRESS));
+	/* An offline capture without direction: both read as ingress and still pair. */
+	addp(ft, hp(7, 1234, 8, 53, 17, 100, 70, 0, DECODE_DIR_INGRESS));
+	addp(ft, hp(8, 53, 7, 1234, 17, 101, 120, 0, DECODE_DIR_INGRESS));
+	cr_assert_eq(flowtab_get_stats(ft)->flows_active, 2);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const struct flow_record *r = &sink.recs[i];
+
+		cr_assert_eq(r->key.direction,
+			     r->key.src_addr[3] == 5 ? DECODE_DIR_EGRESS : DECODE_DIR_INGRESS);
+		cr_assert_eq(r->key.dst_port, 53);
+		cr_assert_eq(r->packets, 1);
+		cr_assert_eq(r->rev_packets, 1);
+		cr_assert_eq(r->rev_octets, 120);
+		cr_assert_eq(r->biflow_direction, FLOWTAB_BIFLOW_INITIATOR, "UDP: first packet");
+	}
+	flowtab_free(ft);
+}
+
+Test(flowtab, biflow_keeps_interfaces_vlans_and_protocols_apart)
+{
+	struct flowtab *ft = mkb(16, 10000, 60000);
+	struct decode_pkt p = hp(1, 1000, 2, 2000, 17, 10, 10, 0, DECODE_DIR_INGRESS);
+	struct decode_pkt q = hp(2, 2000, 1, 1000, 17, 11, 10, 0, DECODE_DIR_EGRESS);
+
+	flowtab_add(ft, &p);
+	q.key.ifindex = 4; /* the reply on another interface is another flow */
+	flowtab_add(ft, &q);
+	q.key.ifindex = 3;
+	q.key.vlan_id = 8;
+	flowtab_add(ft, &q);
+	q.key.vlan_id = 7;
+	q.key.proto = 6;
+	flowtab_add(ft, &q);
+	cr_assert_eq(flowtab_get_stats(ft)->flows_active, 4);
+	q.key.proto = 17;
+	flowtab_add(ft, &q); /* finally the real reply */
+	cr_assert_eq(flowtab_get_stats(ft)->flows_active, 4);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 4);
+	for (size_t i = 0; i < sink.n; i++)
+		cr_assert_eq(sink.recs[i].packets + sink.recs[i].rev_packets,
+			     sink.recs[i].key.src_addr[3] == 1 ? 2 : 1);
+	flowtab_free(ft);
+}
+
+Test(flowtab, biflow_pairs_same_host_conversations_by_port)
+{
+	struct flowtab *ft = mkb(16, 10000, 60000);
+
+	addp(ft, hp(1, 5000, 1, 6000, 17, 10, 10, 0, DECODE_DIR_EGRESS));
+	addp(ft, hp(1, 6000, 1, 5000, 17, 11, 20, 0, DECODE_DIR_INGRESS));
+	addp(ft, hp(1, 6000, 1, 5000, 17, 12, 20, 0, DECODE_DIR_INGRESS));
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].key.src_port, 5000);
+	cr_assert_eq(sink.recs[0].packets, 1);
+	cr_assert_eq(sink.recs[0].rev_packets, 2);
+	cr_assert_eq(sink.recs[0].rev_octets, 40);
+	flowtab_free(ft);
+}
+
+Test(flowtab, biflow_pairs_icmp_requests_with_their_replies_only)
+{
+	struct flowtab *ft = mkb(16, 10000, 60000);
+	struct decode_pkt p;
+	size_t echo = 0, unreach = 0, v6 = 0;
+
+	/* ICMP echo: request 8 from .1, reply 0 from .2; ports hold type << 8 | code. */
+	addp(ft, hp(1, 0, 2, 8 << 8, 1, 10, 84, 0, DECODE_DIR_INGRESS));
+	addp(ft, hp(2, 0, 1, 0 << 8, 1, 11, 84, 0, DECODE_DIR_EGRESS));
+	addp(ft, hp(1, 0, 2, 8 << 8, 1, 12, 84, 0, DECODE_DIR_INGRESS));
+	/* Destination unreachable has no reply: one flow per direction. */
+	addp(ft, hp(1, 0, 2, 3 << 8 | 3, 1, 13, 56, 0, DECODE_DIR_INGRESS));
+	addp(ft, hp(2, 0, 1, 3 << 8 | 3, 1, 14, 56, 0, DECODE_DIR_EGRESS));
+	/* ICMPv6 echo 128/129, the reply seen first. */
+	p = hp(1, 0, 2, 129 << 8, 58, 15, 104, 0, DECODE_DIR_INGRESS);
+	p.key.ip_version = 6;
+	flowtab_add(ft, &p);
+	p = hp(2, 0, 1, 128 << 8, 58, 16, 104, 0, DECODE_DIR_EGRESS);
+	p.key.ip_version = 6;
+	flowtab_add(ft, &p);
+	cr_assert_eq(flowtab_get_stats(ft)->flows_active, 4);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 4);
+	for (size_t i = 0; i < sink.n; i++) {
+		const struct flow_record *r = &sink.recs[i];
+
+		if (r->key.ip_version == 6) {
+			v6++;
+			cr_assert_eq(r->key.dst_port, 129 << 8, "the first packet's type");
+			cr_assert_eq(r->key.src_addr[3], 1);
+			cr_assert_eq(r->packets, 1);
+			cr_assert_eq(r->rev_packets, 1);
+		} else if (r->key.dst_port == 8 << 8) {
+			echo++;
+			cr_assert_eq(r->key.src_addr[3], 1);
+			cr_assert_eq(r->packets, 2);
+			cr_assert_eq(r->rev_packets, 1);
+			cr_assert_eq(r->rev_octets, 84);
+		} else {
+			unreach++;
+			cr_assert_eq(r->key.dst_port, 3 << 8 | 3);
+			cr_assert_eq(r->packets, 1);
+			cr_assert_eq(r->rev_packets, 0);
+			cr_assert_eq(r->rev_start_ms, 0);
+		}
+	}
+	cr_assert_eq(echo, 1);
+	cr_assert_eq(unreach, 2);
+	cr_assert_eq(v6, 1);
+	flowtab_free(ft);
+}
+
+Test(flowtab, biflow_tcp_ends_after_both_fins_and_the_last_ack)
+{
+	struct flowtab *ft = mkb(16, 10000, 60000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+
+	handshake(ft, 2, 9, 1000);
+	addp(ft, hp(2, 40000, 9, 80, 6, 1010, 52, TCP_FIN | TCP_ACK, DECODE_DIR_INGRESS));
+	cr_assert_eq(sink.n, 0, "one FIN does not end a biflow");
+	addp(ft, hp(9, 80, 2, 40000, 6, 1011, 52, TCP_FIN | TCP_ACK, DECODE_DIR_EGRESS));
+	cr_assert_eq(sink.n, 0, "the last ACK is still to come");
+	addp(ft, hp(2, 40000, 9, 80, 6, 1012, 52, TCP_ACK, DECODE_DIR_INGRESS));
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_EOF_DETECTED);
+	cr_assert_eq(sink.recs[0].packets, 5);
+	cr_assert_eq(sink.recs[0].rev_packets, 4);
+	cr_assert_eq(sink.recs[0].tcp_flags & TCP_FIN, TCP_FIN);
+	cr_assert_eq(sink.recs[0].rev_tcp_flags & TCP_FIN, TCP_FIN);
+	cr_assert_eq(sink.recs[0].end_ms, 1012);
+	cr_assert_eq(sink.recs[0].rev_end_ms, 1011);
+	cr_assert_eq(st->flows_active, 0);
+
+	/* An RST from either side ends it at once, the RST counted. */
+	handshake(ft, 3, 9, 2000);
+	addp(ft, hp(9, 80, 3, 40000, 6, 2010, 40, TCP_RST, DECODE_DIR_EGRESS));
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(sink.recs[1].end_reason, FLOWTAB_END_EOF_DETECTED);
+	cr_assert_eq(sink.recs[1].rev_packets, 4);
+	cr_assert_eq(sink.recs[1].rev_tcp_flags & TCP_RST, TCP_RST);
+	cr_assert_eq(st->flows_active, 0);
+	flowtab_free(ft);
+}
+
+Test(flowtab, biflow_lone_rst_takes_no_slot_and_midstream_start_is_arbitrary)
+{
+	struct flowtab *ft = mkb(1, 10000, 60000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+
+	/* Picked up mid-connection: the first packet is the server's ACK. */
+	addp(ft, hp(9, 80, 2, 40000, 6, 100, 1500, TCP_ACK, DECODE_DIR_EGRESS));
+	addp(ft, hp(2, 40000, 9, 80, 6, 101, 52, TCP_ACK, DECODE_DIR_INGRESS));
+	/* A full cache: a lone RST is exported at once and evicts nobody. */
+	addp(ft, hp(4, 1, 5, 2, 6, 102, 40, TCP_RST, DECODE_DIR_INGRESS));
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].key.src_addr[3], 4);
+	cr_assert_eq(sink.recs[0].packets, 1);
+	cr_assert_eq(sink.recs[0].rev_packets, 0);
+	cr_assert_eq(sink.recs[0].biflow_direction, FLOWTAB_BIFLOW_ARBITRARY);
+	cr_assert_eq(st->evictions, 0);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(sink.recs[1].key.src_addr[3], 9);
+	cr_assert_eq(sink.recs[1].key.direction, DECODE_DIR_EGRESS);
+	cr_assert_eq(sink.recs[1].biflow_direction, FLOWTAB_BIFLOW_ARBITRARY);
+	cr_assert_eq(sink.recs[1].rev_packets, 1);
+	flowtab_free(ft);
+}
+
+Test(flowtab, biflow_active_reports_carry_deltas_of_both_directions)
+{
+	struct flowtab *ft = mkb(16, 100000, 1000);
+
+	addp(ft, hp(1, 1000, 2, 53, 17, 0, 60, 0, DECODE_DIR_INGRESS));
+	addp(ft, hp(2, 53, 1, 1000, 17, 100, 200, 0, DECODE_DIR_EGRESS));
+	flowtab_expire(ft, 1000);
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_ACTIVE);
+	cr_assert_eq(sink.recs[0].packets, 1);
+	cr_assert_eq(sink.recs[0].rev_packets, 1);
+	/* Only the responder talks in the next interval: still reported, packets 0. */
+	addp(ft, hp(2, 53, 1, 1000, 17, 1500, 300, 0, DECODE_DIR_EGRESS));
+	addp(ft, hp(2, 53, 1, 1000, 17, 1600, 300, 0, DECODE_DIR_EGRESS));
+	flowtab_expire(ft, 2000);
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(sink.recs[1].end_reason, FLOWTAB_END_ACTIVE);
+	cr_assert_eq(sink.recs[1].packets, 0);
+	cr_assert_eq(sink.recs[1].octets, 0);
+	cr_assert_eq(sink.recs[1].rev_packets, 2);
+	cr_assert_eq(sink.recs[1].rev_octets, 600);
+	cr_assert_eq(sink.recs[1].start_ms, 0);
+	cr_assert_eq(sink.recs[1].rev_start_ms, 100, "kept across reports, like start_ms");
+	cr_assert_eq(sink.recs[1].rev_end_ms, 1600);
+	cr_assert_eq(sink.recs[1].key.src_addr[3], 1, "still the initiator's record");
+	/* A quiet interval reports nothing. */
+	flowtab_expire(ft, 3000);
+	cr_assert_eq(sink.n, 2);
+	addp(ft, hp(1, 1000, 2, 53, 17, 3500, 70, 0, DECODE_DIR_INGRESS));
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 3);
+	cr_assert_eq(sink.recs[2].packets, 1);
+	cr_assert_eq(sink.recs[2].octets, 70);
+	cr_assert_eq(sink.recs[2].rev_packets, 0);
+	cr_assert_eq(sink.recs[2].rev_octets, 0);
+	cr_assert_eq(sink.recs[2].rev_tcp_flags, 0);
+	flowtab_free(ft);
+}
+
+Test(flowtab, biflow_restarted_after_idle_belongs_to_its_new_first_sender)
+{
+	struct flowtab *ft = mkb(16, 1000, 60000);
+
+	addp(ft, hp(1, 1000, 2, 53, 17, 0, 60, 0, DECODE_DIR_INGRESS));
+	addp(ft, hp(2, 53, 1, 1000, 17, 10, 200, 0, DECODE_DIR_EGRESS));
+	/* Idle, then the other side speaks first: a new biflow with it as the source. */
+	addp(ft, hp(2, 53, 1, 1000, 17, 5000, 90, 0, DECODE_DIR_EGRESS));
+	addp(ft, hp(1, 1000, 2, 53, 17, 5001, 30, 0, DECODE_DIR_INGRESS));
+	cr_assert_eq(sink.n, 1);
+	cr_assert_eq(sink.recs[0].end_reason, FLOWTAB_END_IDLE);
+	cr_assert_eq(sink.recs[0].key.src_addr[3], 1);
+	cr_assert_eq(sink.recs[0].rev_packets, 1);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 2);
+	cr_assert_eq(sink.recs[1].key.src_addr[3], 2);
+	cr_assert_eq(sink.recs[1].key.src_port, 53);
+	cr_assert_eq(sink.recs[1].key.direction, DECODE_DIR_EGRESS);
+	cr_assert_eq(sink.recs[1].start_ms, 5000);
+	cr_assert_eq(sink.recs[1].packets, 1);
+	cr_assert_eq(sink.recs[1].octets, 90);
+	cr_assert_eq(sink.recs[1].rev_packets, 1);
+	cr_assert_eq(sink.recs[1].rev_octets, 30);
+	cr_assert_eq(sink.recs[1].rev_start_ms, 5001);
+	flowtab_free(ft);
+}
+
+Test(flowtab, uniflow_records_carry_no_reverse_fields)
+{
+	struct flowtab *ft = mk(16, 10000, 60000);
+
+	handshake(ft, 2, 9, 1000);
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	cr_assert_eq(sink.n, 2);
+	for (size_t i = 0; i < sink.n; i++) {
+		cr_assert_eq(sink.recs[i].packets, 3);
+		cr_assert_eq(sink.recs[i].rev_packets, 0);
+		cr_assert_eq(sink.recs[i].rev_octets, 0);
+		cr_assert_eq(sink.recs[i].rev_tcp_flags, 0);
+		cr_assert_eq(sink.recs[i].rev_start_ms, 0);
+		cr_assert_eq(sink.recs[i].biflow_direction, 0);
+	}
+	flowtab_free(ft);
+}
+
+/*
+ * Random conversations through a small biflow table: every packet is counted exactly once,
+ * in the direction of its sender relative to the record's source, through evictions,
+ * idle and active timeouts, FIN/RST ends and flushes of one interface.
+ */
+Test(flowtab, biflow_accounting_invariant_on_random_workload)
+{
+	enum { N_CONV = 3000, N_PKTS = 100000, MAX_FLOWS = 500 };
+	struct flowtab *ft = mkb(MAX_FLOWS, 4000, 3000);
+	const struct flowtab_stats *st = flowtab_get_stats(ft);
+	/* [conv][0] packets sent by the client, [1] by the server */
+	static uint64_t want[N_CONV][2], got[N_CONV][2], want_oct[N_CONV][2], got_oct[N_CONV][2];
+	uint64_t rng = 0x243f6a8885a308d3ull, ts = 1000000, sum = 0, sum_oct = 0;
+
+	memset(want, 0, sizeof(want));
+	memset(got, 0, sizeof(got));
+	memset(want_oct, 0, sizeof(want_oct));
+	memset(got_oct, 0, sizeof(got_oct));
+	for (uint32_t i = 0; i < N_PKTS; i++) {
+		uint64_t r = xorshift(&rng);
+		uint32_t c =
+			(r & 1) ? (uint32_t)(r >> 8) % (N_CONV / 50) : (uint32_t)(r >> 8) % N_CONV;
+		int server = (r >> 30) & 1;
+		uint8_t proto = c % 3 ? 6 : 17;
+		uint8_t flags = TCP_ACK;
+		uint32_t octets = 40 + (uint32_t)((r >> 24) % 1461);
+		struct decode_pkt p;
+
+		if ((r >> 50) % 300 == 0)
+			flags |= TCP_FIN;
+		else if ((r >> 50) % 300 == 1)
+			flags |= TCP_RST;
+		/* Client 10.<c>, server 192.0.2.1:443 (lower or higher address by c). */
+		memset(&p, 0, sizeof(p));
+		p.key.ip_version = 4;
+		p.key.proto = proto;
+		p.key.ifindex = 1 + c % 2;
+		memcpy(server ? p.key.dst_addr : p.key.src_addr,
+		       (uint8_t[]){c % 4 ? 10 : 200, 0, (uint8_t)(c >> 8), (uint8_t)c}, 4);
+		memcpy(server ? p.key.src_addr : p.key.dst_addr, (uint8_t[]){192, 0, 2, 1}, 4);
+		p.key.src_port = server ? 443 : (uint16_t)(1024 + c);
+		p.key.dst_port = server ? (uint16_t)(1024 + c) : 443;
+		p.key.direction = (r >> 40) & 1;
+		p.ts_ms = ts;
+		p.octets = octets;
+		p.tcp_flags = proto == 6 ? flags : 0;
+		flowtab_add(ft, &p);
+		want[c][server]++;
+		want_oct[c][server] += octets;
+		ts += (r >> 33) % 3;
+		if (i % 20000 == 9999)
+			ts += 5000;
+		if (i % 5000 == 4999)
+			flowtab_expire(ft, ts);
+		if (i == N_PKTS / 2)
+			flowtab_flush_ifindex(ft, 2, FLOWTAB_END_FORCED);
+		cr_assert_leq(st->flows_active, MAX_FLOWS);
+	}
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	for (size_t i = 0; i < sink.n; i++) {
+		const struct flow_record *r = &sink.recs[i];
+		int client_first = r->key.src_port != 443;
+		uint32_t c = (uint32_t)(client_first ? r->key.src_port : r->key.dst_port) - 1024;
+
+		cr_assert_lt(c, N_CONV);
+		cr_assert_gt(r->packets + r->rev_packets, 0);
+		cr_assert_geq(r->end_ms, r->start_ms);
+		got[c][!client_first] += r->packets;
+		got[c][client_first] += r->rev_packets;
+		got_oct[c][!client_first] += r->octets;
+		got_oct[c][client_first] += r->rev_octets;
+		sum += r->packets + r->rev_packets;
+		sum_oct += r->octets + r->rev_octets;
+	}
+	cr_assert_eq(sum, N_PKTS);
+	cr_assert_eq(st->packets, N_PKTS);
+	cr_assert_eq(sum_oct, st->octets);
+	for (uint32_t c = 0; c < N_CONV; c++) {
+		for (int s = 0; s < 2; s++) {
+			cr_assert_eq(got[c][s], want[c][s], "conversation %u side %d", c, s);
+			cr_assert_eq(got_oct[c][s], want_oct[c][s], "conversation %u side %d", c,
+				     s);
+		}
+	}
+	cr_assert_eq(st->records_exported, sink.n);
+	cr_assert_gt(st->ended[FLOWTAB_END_IDLE], 0);
+	cr_assert_gt(st->ended[FLOWTAB_END_ACTIVE], 0);
+	cr_assert_gt(st->ended[FLOWTAB_END_EOF_DETECTED], 0);
+	cr_assert_gt(st->ended[FLOWTAB_END_FORCED], 0);
+	cr_assert_gt(st->evictions, 0);
+	flowtab_free(ft);
+}

@@ -707,3 +707,314 @@ Test(ipfix, egress_and_tunnel_fields)
 	cr_assert_eq(got[0].r.src4, 0x0a010203, "the key stays the inner packet's");
 	ipfix_encoder_free(enc);
 }
+
+/* ---- biflow and sampling ----------------------------------------------------------- */
+
+static struct ipfix_encoder *new_encoder_cfg(bool biflow, uint32_t sampling_interval)
+{
+	struct ipfix_config cfg = {
+		.observation_domain = 4242,
+		.max_msg_bytes = 65535,
+		.rfc5610 = true,
+		.biflow = biflow,
+		.sampling_interval = sampling_interval,
+	};
+	struct ipfix_encoder *enc = ipfix_encoder_new(reg, &cfg, capture, &n_msgs);
+
+	cr_assert_not_null(enc);
+	return enc;
+}
+
+/*
+ * Template IDs defined in the captured messages, parsed from the bytes (RFC 7011
+ * section 3.4): set 2 holds templates, set 3 options templates (scope counts noted).
+ */
+static size_t defined_templates(uint16_t *tids, uint16_t *scopes, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t m = 0; m < n_msgs; m++) {
+		size_t off = 16; /* message header */
+
+		while (off + 4 <= msgs[m].len) {
+			uint16_t set_id = hdr16(&msgs[m], off), set_len = hdr16(&msgs[m], off + 2);
+			size_t p = off + 4, end = off + set_len;
+
+			cr_assert_geq(set_len, 4);
+			cr_assert_leq(end, msgs[m].len);
+			while ((set_id == 2 || set_id == 3) && p + 4 <= end) {
+				uint16_t tid = hdr16(&msgs[m], p), count = hdr16(&msgs[m], p + 2);
+				uint16_t scope = 0;
+
+				p += 4;
+				if (set_id == 3) {
+					scope = hdr16(&msgs[m], p);
+					p += 2;
+				}
+				for (uint16_t f = 0; f < count; f++) {
+					p += hdr16(&msgs[m], p) & 0x8000 ? 8 : 4;
+				}
+				cr_assert_lt(n, max);
+				tids[n] = tid;
+				scopes[n] = scope;
+				n++;
+			}
+			off = end;
+		}
+	}
+	return n;
+}
+
+/* Read every record of the file through one internal template; RFC 5610 records skipped. */
+static size_t read_with(const fbInfoElementSpec_t *spec, void *out, size_t rec_size, size_t max,
+			uint16_t *ret_tids)
+{
+	fbSession_t *session = fbSessionAlloc(reg->model);
+	fbTemplate_t *t = fbTemplateAlloc(reg->model);
+	fbCollector_t *coll;
+	fBuf_t *fbuf;
+	GError *err = NULL;
+	uint16_t tid;
+	size_t n = 0;
+
+	for (size_t i = 0; spec[i].name; i++)
+		cr_assert(fbTemplateAppendSpec(t, (fbInfoElementSpec_t *)&spec[i], 0, &err), "%s",
+			  err->message);
+	coll = fbCollectorAllocFile(NULL, file_path, &err);
+	cr_assert_not_null(coll);
+	fbuf = fBufAllocForCollection(session, coll);
+	tid = fbSessionAddTemplate(session, TRUE, FB_TID_AUTO, t, &err);
+	cr_assert_neq(tid, 0);
+	cr_assert(fBufSetInternalTemplate(fbuf, tid, &err));
+	for (;;) {
+		uint8_t buf[256];
+		size_t len = rec_size;
+		uint16_t ext = 0;
+
+		cr_assert_leq(rec_size, sizeof(buf));
+		memset(buf, 0, sizeof(buf));
+		if (!fBufNext(fbuf, buf, &len, &err)) {
+			cr_assert(g_error_matches(err, FB_ERROR_DOMAIN, FB_ERROR_EOF), "%s",
+				  err->message);
+			g_clear_error(&err);
+			break;
+		}
+		fBufGetCollectionTemplate(fbuf, &ext);
+		if (ext == REGISTRY_TYPE_TEMPLATE_ID)
+			continue;
+		cr_assert_lt(n, max);
+		memcpy((uint8_t *)out + n * rec_size, buf, rec_size);
+		ret_tids[n++] = ext;
+	}
+	fBufFree(fbuf);
+	return n;
+}
+
+struct rd_bi {
+	uint64_t start, end, rstart, rend, packets, octets, rpackets, roctets;
+	uint32_t src4, dst4;
+	uint16_t sport, dport, tcp_flags, rtcp_flags;
+	uint8_t bdir, dir, reason, pad[5];
+};
+
+static const fbInfoElementSpec_t rd_bi_spec[] = {
+	{"flowStartMilliseconds", 8, 0},
+	{"flowEndMilliseconds", 8, 0},
+	{"reverseFlowStartMilliseconds", 8, 0},
+	{"reverseFlowEndMilliseconds", 8, 0},
+	{"packetDeltaCount", 8, 0},
+	{"octetDeltaCount", 8, 0},
+	{"reversePacketDeltaCount", 8, 0},
+	{"reverseOctetDeltaCount", 8, 0},
+	{"sourceIPv4Address", 4, 0},
+	{"destinationIPv4Address", 4, 0},
+	{"sourceTransportPort", 2, 0},
+	{"destinationTransportPort", 2, 0},
+	{"tcpControlBits", 2, 0},
+	{"reverseTcpControlBits", 2, 0},
+	{"biflowDirection", 1, 0},
+	{"flowDirection", 1, 0},
+	{"flowEndReason", 1, 0},
+	{"paddingOctets", 5, 0},
+	FB_IESPEC_NULL,
+};
+
+_Static_assert(sizeof(struct rd_bi) == 8 * 8 + 2 * 4 + 4 * 2 + 3 + 5, "packed like libfixbuf");
+
+Test(ipfix, biflow_mode_sends_biflow_templates_with_reverse_elements)
+{
+	struct ipfix_encoder *enc = new_encoder_cfg(true, 0);
+	struct enrich_labels a = labels_of(pod_a), b = labels_of(pod_b);
+	struct flow_record r1 = v4_tcp(), r2 = v6_icmp();
+	struct rd_bi got[4];
+	uint16_t tids[8], scopes[8], got_tids[4];
+	size_t n;
+
+	r1.rev_packets = 9;
+	r1.rev_octets = 7000;
+	r1.rev_tcp_flags = 0x12;
+	r1.rev_start_ms = 1700000000125ull;
+	r1.rev_end_ms = 1700000004000ull;
+	r1.biflow_direction = 1;
+	r1.key.direction = DECODE_DIR_EGRESS;
+	r2.rev_packets = 2;
+	cr_assert_eq(ipfix_encoder_templates(enc, 1000), 0);
+	cr_assert_eq(ipfix_encoder_add(enc, &r1, "veth1", &a, &b, 1000), 0);
+	cr_assert_eq(ipfix_encoder_add(enc, &r2, NULL, NULL, NULL, 1000), 0);
+	cr_assert_eq(ipfix_encoder_flush(enc), 0);
+
+	/* Only the biflow pair goes out (and the RFC 5610 options template). */
+	n = defined_templates(tids, scopes, 8);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(tids[0], REGISTRY_TYPE_TEMPLATE_ID);
+	cr_assert_eq(tids[1], 258);
+	cr_assert_eq(tids[2], 259);
+	cr_assert_eq(scopes[1] + scopes[2], 0);
+
+	write_file();
+	cr_assert_eq(read_with(rd_bi_spec, got, sizeof(got[0]), 4, got_tids), 2);
+	cr_assert_eq(got_tids[0], 258);
+	cr_assert_eq(got[0].packets, 12);
+	cr_assert_eq(got[0].octets, 3456);
+	cr_assert_eq(got[0].rpackets, 9);
+	cr_assert_eq(got[0].roctets, 7000);
+	cr_assert_eq(got[0].tcp_flags, 0x1b);
+	cr_assert_eq(got[0].rtcp_flags, 0x12);
+	cr_assert_eq(got[0].start, 1700000000123ull);
+	cr_assert_eq(got[0].end, 1700000004567ull);
+	cr_assert_eq(got[0].rstart, 1700000000125ull);
+	cr_assert_eq(got[0].rend, 1700000004000ull);
+	cr_assert_eq(got[0].src4, 0x0a010203);
+	cr_assert_eq(got[0].sport, 43512);
+	cr_assert_eq(got[0].bdir, 1);
+	cr_assert_eq(got[0].dir, 1);
+	cr_assert_eq(got[0].reason, 3);
+	cr_assert_eq(got_tids[1], 259);
+	cr_assert_eq(got[1].packets, 2);
+	cr_assert_eq(got[1].rpackets, 2);
+	cr_assert_eq(got[1].rstart, 0);
+	cr_assert_eq(got[1].bdir, 0);
+	ipfix_encoder_free(enc);
+}
+
+Test(ipfix, uniflow_mode_sends_only_uniflow_templates)
+{
+	struct ipfix_encoder *enc = new_encoder_cfg(false, 1);
+	uint16_t tids[8], scopes[8];
+
+	cr_assert_eq(ipfix_encoder_templates(enc, 1000), 0);
+	cr_assert_eq(defined_templates(tids, scopes, 8), 3);
+	cr_assert_eq(tids[0], REGISTRY_TYPE_TEMPLATE_ID);
+	cr_assert_eq(tids[1], 256);
+	cr_assert_eq(tids[2], 257);
+	/* Interval 1 is "not sampled": no selector report, so only RFC 5610 records. */
+	cr_assert_eq(msgs[n_msgs - 1].seq_after, reg->n_enterprise);
+	ipfix_encoder_free(enc);
+}
+
+struct rd_samp {
+	uint64_t selector_id;
+	uint32_t packet_interval, packet_space, interval;
+	uint16_t selector_algorithm;
+	uint8_t algorithm, pad;
+};
+
+static const fbInfoElementSpec_t rd_samp_spec[] = {
+	{"selectorId", 8, 0},	       {"samplingPacketInterval", 4, 0},
+	{"samplingPacketSpace", 4, 0}, {"samplingInterval", 4, 0},
+	{"selectorAlgorithm", 2, 0},   {"samplingAlgorithm", 1, 0},
+	{"paddingOctets", 1, 0},       FB_IESPEC_NULL,
+};
+
+Test(ipfix, sampling_sends_the_selector_report_with_the_templates)
+{
+	struct ipfix_encoder *enc = new_encoder_cfg(false, 10);
+	struct flow_record r = v4_tcp();
+	struct rd_samp got[4];
+	uint16_t tids[8], scopes[8], got_tids[4];
+	uint32_t records = 0;
+
+	cr_assert_eq(ipfix_encoder_templates(enc, 1000), 0);
+	/* Every template message, and the report is counted like a data record. */
+	for (size_t i = 0; i < n_msgs; i++)
+		cr_assert_eq(msgs[i].kind, IPFIX_MSG_TEMPLATES);
+	records = msgs[n_msgs - 1].seq_after;
+	cr_assert_eq(records, reg->n_enterprise + 1);
+	cr_assert_eq(defined_templates(tids, scopes, 8), 4);
+	cr_assert_eq(tids[3], 260);
+	cr_assert_eq(scopes[3], 1);
+	cr_assert_eq(ipfix_encoder_add(enc, &r, NULL, NULL, NULL, 1000), 0);
+	cr_assert_eq(ipfix_encoder_flush(enc), 0);
+	cr_assert_eq(msgs[n_msgs - 1].kind, IPFIX_MSG_DATA);
+	cr_assert_eq(hdr32(&msgs[n_msgs - 1], 8), records);
+
+	/* A refresh sends the report again, with the same values. */
+	cr_assert_eq(ipfix_encoder_templates(enc, 2000), 0);
+	write_file();
+	cr_assert_eq(read_with(rd_samp_spec, got, sizeof(got[0]), 4, got_tids), 3);
+	for (int i = 0; i < 3; i += 2) {
+		cr_assert_eq(got_tids[i], 260);
+		cr_assert_eq(got[i].selector_id, 1);
+		cr_assert_eq(got[i].selector_algorithm, 1, "systematic count-based");
+		cr_assert_eq(got[i].packet_interval, 1);
+		cr_assert_eq(got[i].packet_space, 9);
+		cr_assert_eq(got[i].interval, 10);
+		cr_assert_eq(got[i].algorithm, 1, "deterministic");
+	}
+	cr_assert_eq(got_tids[1], 256, "the flow record in between");
+	cr_assert_eq(got[1].selector_id, 0);
+	ipfix_encoder_free(enc);
+}
+
+Test(ipfix, ipfixdump_decodes_biflow_and_selector_report)
+{
+	struct ipfix_encoder *enc = new_encoder_cfg(true, 4);
+	struct flow_record r = v4_tcp();
+	static char out[1 << 17];
+	char cmd[8400];
+	gchar *tool = g_find_program_in_path("ipfixDump");
+
+	if (!tool) {
+		ipfix_encoder_free(enc);
+		cr_skip_test("ipfixDump is not installed");
+	}
+	r.rev_packets = 77;
+	r.rev_octets = 8888;
+	cr_assert_eq(ipfix_encoder_templates(enc, 1000), 0);
+	cr_assert_eq(ipfix_encoder_add(enc, &r, NULL, NULL, NULL, 1000), 0);
+	cr_assert_eq(ipfix_encoder_flush(enc), 0);
+	write_file();
+	snprintf(cmd, sizeof(cmd), "'%s' --rfc5610 --in '%s' 2>&1", tool, file_path);
+	cr_assert(run_capture(cmd, out, sizeof(out)), "%s", out);
+	cr_assert_not_null(strstr(out, "reversePacketDeltaCount : 77"), "%s", out);
+	cr_assert_not_null(strstr(out, "reverseOctetDeltaCount : 8888"), "%s", out);
+	cr_assert_not_null(strstr(out, "samplingPacketSpace : 3"), "%s", out);
+	cr_assert_not_null(strstr(out, "samplingInterval : 4"), "%s", out);
+	g_free(tool);
+	ipfix_encoder_free(enc);
+}
+
+Test(ipfix, missing_kind_templates_fail_at_creation)
+{
+	struct registry *uni;
+	struct ipfix_config cfg = {.observation_domain = 1, .max_msg_bytes = 1400};
+	char conf[] = "/tmp/lf-ipfix-conf-XXXXXX", err[512];
+	int fd = mkstemp(conf);
+	const char *text = "templates = ( { name = \"v4\"; id = 300; ip_version = 4; "
+			   "elements = [ \"sourceIPv4Address\" ]; } );\n";
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	uni = registry_load(elements_path, conf, 0, err, sizeof(err));
+	unlink(conf);
+	cr_assert_not_null(uni, "%s", err);
+	cfg.biflow = true;
+	cr_assert_null(ipfix_encoder_new(uni, &cfg, capture, &n_msgs));
+	cfg.biflow = false;
+	cfg.sampling_interval = 100;
+	cr_assert_null(ipfix_encoder_new(uni, &cfg, capture, &n_msgs));
+	cfg.sampling_interval = 1;
+	ipfix_encoder_free(ipfix_encoder_new(uni, &cfg, capture, &n_msgs));
+	registry_free(uni);
+}

@@ -106,13 +106,13 @@ Test(registry, loads_the_shipped_files)
 {
 	struct registry *r =
 		registry_load(elements_path, templates_path, 0, errbuf, sizeof(errbuf));
-	const struct registry_template *v4, *v6;
+	const struct registry_template *v4, *v6, *sampling;
 
 	cr_assert_not_null(r, "load failed: %s", errbuf);
 	cr_assert_eq(r->file_pen, 32473);
 	cr_assert_eq(r->pen, 32473);
 	cr_assert_eq(r->n_enterprise, 2 * ENRICH_DIM_COUNT + 5, "labels and 5 tunnel elements");
-	cr_assert_eq(r->n_templates, 2);
+	cr_assert_eq(r->n_templates, 5, "uniflow and biflow per IP version, and sampling");
 
 	v4 = registry_template_for(r, 4);
 	v6 = registry_template_for(r, 6);
@@ -127,6 +127,47 @@ Test(registry, loads_the_shipped_files)
 	cr_assert_str_eq(v4->elements[2], "sourceIPv4Address");
 	cr_assert_str_eq(v6->elements[2], "sourceIPv6Address");
 	cr_assert_null(registry_template_for(r, 5));
+	cr_assert_eq(v4->kind, REGISTRY_UNIFLOW);
+	cr_assert_eq(v4->scope_count, 0);
+
+	/* Biflow: the uniflow elements plus five reverse elements and biflowDirection. */
+	for (uint8_t ipv = 4; ipv <= 6; ipv += 2) {
+		const struct registry_template *u = registry_template_for(r, ipv);
+		const struct registry_template *b = registry_template_find(r, REGISTRY_BIFLOW, ipv);
+		size_t n_rev = 0;
+
+		cr_assert_not_null(b);
+		cr_assert_eq(b->id, ipv == 4 ? 258 : 259);
+		cr_assert_eq(b->ip_version, ipv);
+		cr_assert_eq(b->n_elements, u->n_elements + 6);
+		for (size_t i = 0; i < u->n_elements; i++) {
+			bool found = false;
+
+			for (size_t j = 0; j < b->n_elements; j++)
+				found |= strcmp(u->elements[i], b->elements[j]) == 0;
+			cr_assert(found, "biflow template lacks %s", u->elements[i]);
+		}
+		for (size_t j = 0; j < b->n_elements; j++) {
+			const fbInfoElement_t *ie =
+				fbInfoModelGetElementByName(r->model, b->elements[j]);
+
+			if (strncmp(b->elements[j], "reverse", 7) == 0) {
+				n_rev++;
+				cr_assert_eq(ie->ent, 29305, "%s: RFC 5103 reverse PEN",
+					     b->elements[j]);
+			}
+		}
+		cr_assert_eq(n_rev, 5);
+	}
+	sampling = registry_template_find(r, REGISTRY_SAMPLING, 0);
+	cr_assert_not_null(sampling);
+	cr_assert_eq(sampling->id, 260);
+	cr_assert_eq(sampling->ip_version, 0);
+	cr_assert_eq(sampling->scope_count, 1);
+	cr_assert_str_eq(sampling->elements[0], "selectorId");
+	cr_assert_null(registry_template_find(r, REGISTRY_SAMPLING + 1, 4));
+	cr_assert_str_eq(registry_kind_name(REGISTRY_BIFLOW), "biflow");
+	cr_assert_str_eq(registry_kind_name(REGISTRY_KIND_COUNT), "unknown");
 
 	/* Every label dimension has both elements, strings, numbered as documented. */
 	for (int d = 0; d < ENRICH_DIM_COUNT; d++) {
@@ -311,4 +352,73 @@ Test(registry, small_custom_registry_loads)
 	cr_assert_eq(registry_template_for(r, 6)->id, 999);
 	registry_free(r);
 	registry_free(NULL);
+}
+
+Test(registry, template_kinds_and_their_rules)
+{
+	static const struct {
+		const char *text;
+		const char *error; /* NULL: loads */
+	} cases[] = {
+		{"{ name = \"u\"; id = 300; ip_version = 4; elements = [ \"vlanId\" ]; },"
+		 "{ name = \"b\"; kind = \"biflow\"; id = 301; ip_version = 4;"
+		 "  elements = [ \"vlanId\", \"reversePacketDeltaCount\" ]; },"
+		 "{ name = \"s\"; kind = \"sampling\"; id = 302; scope = 2;"
+		 "  elements = [ \"selectorId\", \"observationDomainId\", \"samplingInterval\" ]; "
+		 "}",
+		 NULL},
+		{"{ name = \"x\"; kind = \"triflow\"; id = 300; ip_version = 4;"
+		 "  elements = [ \"vlanId\" ]; }",
+		 "kind must be \"uniflow\", \"biflow\" or \"sampling\""},
+		{"{ name = \"x\"; kind = 3; id = 300; ip_version = 4; elements = [ \"vlanId\" ]; }",
+		 "kind must be"},
+		{"{ name = \"b1\"; kind = \"biflow\"; id = 300; ip_version = 6;"
+		 "  elements = [ \"vlanId\" ]; },"
+		 "{ name = \"b2\"; kind = \"biflow\"; id = 301; ip_version = 6;"
+		 "  elements = [ \"vlanId\" ]; }",
+		 "'b1' already covers biflow IPv6"},
+		{"{ name = \"s\"; kind = \"sampling\"; id = 300; elements = [ \"selectorId\" ]; }",
+		 "needs scope = N"},
+		{"{ name = \"s\"; kind = \"sampling\"; id = 300; scope = 2;"
+		 "  elements = [ \"selectorId\" ]; }",
+		 "scope 2 is more than its 1 elements"},
+		{"{ name = \"s\"; kind = \"sampling\"; id = 300; scope = 1; ip_version = 4;"
+		 "  elements = [ \"selectorId\" ]; }",
+		 "a sampling template has no ip_version"},
+		{"{ name = \"s1\"; kind = \"sampling\"; id = 300; scope = 1;"
+		 "  elements = [ \"selectorId\" ]; },"
+		 "{ name = \"s2\"; kind = \"sampling\"; id = 301; scope = 1;"
+		 "  elements = [ \"selectorId\" ]; }",
+		 "'s1' is already the sampling template"},
+		{"{ name = \"u\"; id = 300; ip_version = 4; scope = 1; elements = [ \"vlanId\" ]; "
+		 "}",
+		 "only a sampling template has a scope"},
+		{"{ name = \"b\"; kind = \"biflow\"; id = 300; elements = [ \"vlanId\" ]; }",
+		 "needs ip_version = 4 or 6"},
+	};
+	char text[1024];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct registry *r;
+
+		snprintf(text, sizeof(text), "templates = ( %s );\n", cases[i].text);
+		r = registry_load(elements_path, write_tmp(0, "t.conf", text), 0, errbuf,
+				  sizeof(errbuf));
+		if (!cases[i].error) {
+			const struct registry_template *t;
+
+			cr_assert_not_null(r, "case %zu: %s", i, errbuf);
+			cr_assert_eq(registry_template_for(r, 4)->id, 300);
+			cr_assert_eq(registry_template_find(r, REGISTRY_BIFLOW, 4)->id, 301);
+			cr_assert_null(registry_template_find(r, REGISTRY_BIFLOW, 6));
+			t = registry_template_find(r, REGISTRY_SAMPLING, 0);
+			cr_assert_eq(t->id, 302);
+			cr_assert_eq(t->scope_count, 2);
+			cr_assert_eq(t->n_elements, 3);
+			registry_free(r);
+			continue;
+		}
+		cr_assert_null(r, "case %zu loaded", i);
+		cr_assert_not_null(strstr(errbuf, cases[i].error), "case %zu: %s", i, errbuf);
+	}
 }
