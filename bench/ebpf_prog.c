@@ -178,7 +178,14 @@ static double ms_since(const struct timespec *a)
 static void count_flow(const struct flow_record *rec, void *user)
 {
 	(void)rec;
-	(*(uint64_t *)user)++;
+	((uint64_t *)user)[0]++;
+}
+
+/* A packet that went through the ring: the map could not take its flow at that moment. */
+static void count_ring(const struct decode_pkt *pkt, void *user)
+{
+	(void)pkt;
+	((uint64_t *)user)[1]++;
 }
 
 /*
@@ -189,8 +196,8 @@ static int bench_expire(uint32_t n)
 {
 	/* Headroom: the kernel's per-CPU element counter may call the map full a bit early. */
 	struct capture_live_config cfg = {.max_flows = n + n / 4};
-	uint64_t exported = 0;
-	struct capture_sink sink = {.flow = count_flow, .user = &exported};
+	uint64_t counts[2] = {0, 0}; /* flows exported from the map, packets via the ring */
+	struct capture_sink sink = {.flow = count_flow, .packet = count_ring, .user = counts};
 	struct frame f = {.name = "udp4"};
 	struct timespec t;
 	double scan_ms, flush_ms;
@@ -212,10 +219,17 @@ static int bench_expire(uint32_t n)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	c->ops->expire(c, 0, true, &sink);
 	flush_ms = ms_since(&t);
-	printf("expire with %u flows in the map: scan %.1f ms, flush %.1f ms (%llu records)\n", n,
-	       scan_ms, flush_ms, (unsigned long long)exported);
+	while (c->ops->dispatch(c, 4096, &sink) > 0)
+		;
+	/*
+	 * The flow map allocates entries on demand; in a burst the kernel's allocator can
+	 * refuse one, and that packet takes the ring to user space instead: both are counted.
+	 */
+	printf("expire with %u flows in the map: scan %.1f ms, flush %.1f ms (%llu records, "
+	       "%llu packets via the ring)\n",
+	       n, scan_ms, flush_ms, (unsigned long long)counts[0], (unsigned long long)counts[1]);
 	capture_close(c);
-	return exported == n ? 0 : -1;
+	return counts[0] + counts[1] == n ? 0 : -1;
 }
 
 int main(int argc, char **argv)
