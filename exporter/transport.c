@@ -74,7 +74,11 @@ struct transport {
 	/* Datagram template refresh */
 	uint64_t tmpl_sent_ms;
 	uint32_t data_since_tmpl;
-	uint32_t seq_shift; /* netflow9: datagrams inserted by refreshes so far */
+	/*
+	 * Sequence numbers taken by refreshes so far, added to every later message: datagrams
+	 * (NetFlow v9) or the replayed options records (IPFIX).
+	 */
+	uint32_t seq_shift;
 
 	/* Stream connection */
 	enum conn_state state;
@@ -256,21 +260,26 @@ static uint32_t next_data_seq(struct transport *t)
 	return t->next_seq;
 }
 
-/*
- * IPFIX: patch the cached set for replay before a data message with sequence number seq. The
- * set's own records (RFC 5610 options records) are numbered so that the set ends exactly at
- * seq: the data stream's numbering stays gap-free for the collector.
- */
-static void patch_template_set(struct transport *t, uint32_t seq)
+/* Data records (RFC 5610 options records) in the cached template set. */
+static uint32_t template_set_records(const struct transport *t)
 {
 	uint32_t total = 0;
 
 	for (size_t i = 0; i < t->n_tmpl; i++)
 		total += t->tmpl[i].n_records;
-	seq -= total;
+	return total;
+}
+
+/*
+ * IPFIX: number the cached set for replay from first_seq on. Its own records (the RFC 5610
+ * options records) are Data Records, so they take sequence numbers like any other (RFC 7011
+ * section 3.1); templates take none.
+ */
+static void patch_template_set(struct transport *t, uint32_t first_seq)
+{
 	for (size_t i = 0; i < t->n_tmpl; i++) {
-		hdr_patch(t, &t->tmpl[i], seq);
-		seq += t->tmpl[i].n_records;
+		hdr_patch(t, &t->tmpl[i], first_seq);
+		first_seq += t->tmpl[i].n_records;
 	}
 }
 
@@ -322,9 +331,9 @@ static int dgram_send_one(struct transport *t, const struct msgq_msg *m)
 }
 
 /*
- * Resend the cached set before the data message numbered seq (as handed over). IPFIX numbers
- * it to end at seq; NetFlow v9 counts datagrams, so the copies take the next numbers and
- * every later datagram is shifted past them.
+ * Resend the cached set before the data message numbered seq (as handed over). The copies
+ * take the next sequence numbers (NetFlow v9 counts datagrams, IPFIX data records), and every
+ * later message is shifted past them, so a collector sees one gap-free sequence.
  */
 static void dgram_send_templates(struct transport *t, uint32_t seq)
 {
@@ -335,7 +344,8 @@ static void dgram_send_templates(struct transport *t, uint32_t seq)
 			hdr_patch(t, &t->tmpl[i], seq + t->seq_shift + (uint32_t)i);
 		t->seq_shift += (uint32_t)t->n_tmpl;
 	} else {
-		patch_template_set(t, seq);
+		patch_template_set(t, seq + t->seq_shift);
+		t->seq_shift += template_set_records(t);
 	}
 	for (size_t i = 0; i < t->n_tmpl; i++)
 		dgram_send_one(t, &t->tmpl[i]);
@@ -474,9 +484,12 @@ static void conn_up(struct transport *t)
 	t->failing = false;
 	t->logged_why[0] = '\0';
 	t->logged_send_error = false;
-	/* The template set goes first on every connection, then the queue (resent ones first). */
+	/*
+	 * The template set goes first on every connection, then the queue (resent ones first).
+	 * A connection is a new stream: the set is numbered to end where the queue begins.
+	 */
 	if (t->n_tmpl) {
-		patch_template_set(t, next_data_seq(t));
+		patch_template_set(t, next_data_seq(t) - template_set_records(t));
 		for (size_t i = t->n_tmpl; i-- > 0;) {
 			if (msgq_push_front(&t->q, &t->tmpl[i]) < 0) {
 				conn_down(t, "out of memory for templates");
