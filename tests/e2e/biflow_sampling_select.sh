@@ -7,7 +7,7 @@
 . "$top_srcdir/tests/e2e/lib.sh"
 need ipfixDump python3
 
-LF_RECS="$top_srcdir/tests/e2e/ipfix_records.py"
+LF_RECS="$top_srcdir/tests/tools/ipfix-records.py"
 
 # run TAG CONFIG_TEXT PCAP [ARGS...]: labelflowd on PCAP into $T/TAG.ipfix, its ipfixDump
 # text into $T/TAG.dump and its counters into $T/TAG.stats.
@@ -23,14 +23,11 @@ run() {
 }
 
 # py TAG SCRIPT: run python SCRIPT with recs = the flow records of $T/TAG.dump (dicts of
-# name -> value text, as tests/e2e/ipfix_records.py reads them, "#tid" included).
+# name -> value text, as tests/tools/ipfix-records.py reads them, "#tid" included).
 py() {
 	python3 - "$LF_RECS" "$T/$1.dump" "$2" <<'EOF'
-import importlib.util, sys
-spec = importlib.util.spec_from_file_location("ipfix_records", sys.argv[1])
-m = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(m)
-recs = m.records(sys.argv[2])
+import runpy, sys
+recs = runpy.run_path(sys.argv[1])["records"](sys.argv[2])
 exec(sys.argv[3])
 EOF
 }
@@ -174,11 +171,9 @@ select_check() {
 	tag=$1
 	run "$tag" "$2" "$pcap" --inventory "$inv"
 	python3 - "$LF_RECS" "$T/all.dump" "$T/$tag.dump" "$T/$tag.stats" "$3" <<'EOF' ||
-import importlib.util, json, ipaddress, sys
-spec = importlib.util.spec_from_file_location("ipfix_records", sys.argv[1])
-m = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(m)
-ref, got = m.records(sys.argv[2]), m.records(sys.argv[3])
+import json, ipaddress, runpy, sys
+records = runpy.run_path(sys.argv[1])["records"]
+ref, got = records(sys.argv[2]), records(sys.argv[3])
 stats = dict(l.strip().split("=", 1) for l in open(sys.argv[4]) if "=" in l)
 def labels(r, end):
     t = r.get(end + "PodLabels", "")

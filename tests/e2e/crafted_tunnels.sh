@@ -34,7 +34,7 @@ same_flows() {
 
 # values TAG FIELD: the distinct values of FIELD over TAG's flow records.
 values() {
-	python3 "$top_srcdir/tests/e2e/ipfix_records.py" values "$T/$1.dump" "$2"
+	python3 "$top_srcdir/tests/tools/ipfix-records.py" values "$T/$1.dump" "$2"
 }
 
 # ---------------------------------------------------------------------------- lf-mkpcap
@@ -160,7 +160,7 @@ run vlan "$T/vlan.pcap"
 same_flows vlan "$T/vlan.pcap"
 # vlan_rec FIELD SRC: FIELD of the record(s) from SRC.
 vlan_rec() {
-	python3 "$top_srcdir/tests/e2e/ipfix_records.py" values "$T/vlan.dump" "$1" \
+	python3 "$top_srcdir/tests/tools/ipfix-records.py" values "$T/vlan.dump" "$1" \
 		sourceIPv4Address="$2"
 }
 expect_eq "untagged: vlanId" "$(vlan_rec vlanId 10.0.0.1)" 0

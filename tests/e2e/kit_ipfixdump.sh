@@ -35,11 +35,11 @@ done
 echo "ok: ipfixDump names the elements from the generated XML"
 
 # Same records, element by element, as learnt from the RFC 5610 records.
-python3 - "$top_srcdir/tests/e2e" "$T/typed.dump" "$T/plain.dump" <<'EOF' ||
+python3 - "$top_srcdir/tests/tools/ipfix-records.py" "$T/typed.dump" "$T/plain.dump" <<'EOF' ||
+import runpy
 import sys
 
-sys.path.insert(0, sys.argv[1])
-from ipfix_records import records  # noqa: E402
+records = runpy.run_path(sys.argv[1])["records"]
 
 typed, plain = records(sys.argv[2]), records(sys.argv[3])
 if len(typed) != len(plain) or not typed:

@@ -93,13 +93,14 @@ EOF
 # Every label of every flow, against ipfixDump's decoding of the same export.
 ipfixDump --rfc5610 -i "$T/sample.ipfix" >"$T/sample.dump"
 sed -n 's/^name=\([^ ]*\) .*/\1/p' "$T/labelflow-primitives.lst" >"$T/names"
-python3 - "$top_srcdir/tests/e2e" "$T/sample.dump" "$T/flows.json" "$T/names" <<'EOF' ||
+python3 - "$top_srcdir/tests/tools/ipfix-records.py" "$T/sample.dump" "$T/flows.json" \
+	"$T/names" <<'EOF' ||
 import ipaddress
 import json
+import runpy
 import sys
 
-sys.path.insert(0, sys.argv[1])
-from ipfix_records import records  # noqa: E402
+records = runpy.run_path(sys.argv[1])["records"]
 
 PROTO = {"tcp": "6", "udp": "17", "icmp": "1", "ipv6-icmp": "58"}
 

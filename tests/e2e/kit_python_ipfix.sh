@@ -70,13 +70,14 @@ EOF
 
 # Every label element of every record equals ipfixDump's decoding.
 sed 's/(.*//' "$T/labelflow.iespec" >"$T/names"
-python3 - "$top_srcdir/tests/e2e" "$T/sample.dump" "$T/records.json" "$T/names" <<'EOF' ||
+python3 - "$top_srcdir/tests/tools/ipfix-records.py" "$T/sample.dump" "$T/records.json" \
+	"$T/names" <<'EOF' ||
 import ipaddress
 import json
+import runpy
 import sys
 
-sys.path.insert(0, sys.argv[1])
-from ipfix_records import records  # noqa: E402
+records = runpy.run_path(sys.argv[1])["records"]
 
 
 def canon(v):

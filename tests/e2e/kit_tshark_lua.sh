@@ -125,12 +125,13 @@ while read -r name; do
 	set -- "$@" -e "$name"
 done <"$T/names"
 lua "$T/sample.pcap" -T fields -E occurrence=a -E aggregator='|' "$@" >"$T/fields.tsv"
-python3 - "$top_srcdir/tests/e2e" "$T/sample.dump" "$T/fields.tsv" "$T/names" <<'EOF' ||
+python3 - "$top_srcdir/tests/tools/ipfix-records.py" "$T/sample.dump" "$T/fields.tsv" \
+	"$T/names" <<'EOF' ||
 import ipaddress
+import runpy
 import sys
 
-sys.path.insert(0, sys.argv[1])
-from ipfix_records import records  # noqa: E402
+records = runpy.run_path(sys.argv[1])["records"]
 
 
 def canon(v):
@@ -180,21 +181,21 @@ filtered() {
 expect_eq "records with sourcePodName == cart-7d9f8b6c5-x2x9k" \
 	"$(filtered 'labelflow.sourcePodName == "cart-7d9f8b6c5-x2x9k"' labelflow.sourcePodName \
 		cart-7d9f8b6c5-x2x9k)" \
-	"$(python3 "$top_srcdir/tests/e2e/ipfix_records.py" count "$T/sample.dump" \
+	"$(python3 "$top_srcdir/tests/tools/ipfix-records.py" count "$T/sample.dump" \
 		sourcePodName=cart-7d9f8b6c5-x2x9k)"
 expect_eq "records with destinationWorkloadName == redis" \
 	"$(filtered 'labelflow.destinationWorkloadName == "redis"' labelflow.destinationWorkloadName \
 		redis)" \
-	"$(python3 "$top_srcdir/tests/e2e/ipfix_records.py" count "$T/sample.dump" \
+	"$(python3 "$top_srcdir/tests/tools/ipfix-records.py" count "$T/sample.dump" \
 		destinationWorkloadName=redis)"
 # label_count KEY VALUE [SIDE...]: records whose labels (JSON) of SIDE map KEY to VALUE.
 label_count() {
-	python3 - "$top_srcdir/tests/e2e" "$T/sample.dump" "$@" <<'EOF'
+	python3 - "$top_srcdir/tests/tools/ipfix-records.py" "$T/sample.dump" "$@" <<'EOF'
 import json
+import runpy
 import sys
 
-sys.path.insert(0, sys.argv[1])
-from ipfix_records import records  # noqa: E402
+records = runpy.run_path(sys.argv[1])["records"]
 
 key, value, sides = sys.argv[3], sys.argv[4], sys.argv[5:]
 print(sum(json.loads(r.get(s + "PodLabels") or "{}").get(key) == value

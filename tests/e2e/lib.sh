@@ -80,5 +80,5 @@ wait_for() {
 
 # ipfix_sum FILE ELEMENT: sum of ELEMENT's values over every data record ipfixDump decodes.
 ipfix_sum() {
-	ipfixDump --rfc5610 -i "$1" | python3 "$top_srcdir/tests/tools/ipfixdump-sum.py" "$2"
+	ipfixDump --rfc5610 -i "$1" | python3 "$top_srcdir/tests/tools/ipfix-records.py" sum - "$2"
 }

@@ -198,13 +198,13 @@ dump() {
 		fail "ipfixDump cannot read $T/$1.ipfix: $(cat "$T/$1.dump.err")"
 }
 
-# recs CMD TAG ARGS...: tests/e2e/ipfix_records.py CMD on $T/TAG.dump (sum, count, values,
-# ifaces, table; see that file).
+# recs CMD TAG ARGS...: tests/tools/ipfix-records.py CMD on $T/TAG.dump (sum, count, values,
+# ifaces, table; see its --help).
 recs() {
 	lf_r_cmd=$1
 	lf_r_tag=$2
 	shift 2
-	python3 "$top_srcdir/tests/e2e/ipfix_records.py" "$lf_r_cmd" "$T/$lf_r_tag.dump" "$@"
+	python3 "$top_srcdir/tests/tools/ipfix-records.py" "$lf_r_cmd" "$T/$lf_r_tag.dump" "$@"
 }
 
 # expect_iface TAG FROM TO IF IFINDEX [RX_HDR]: the records of labelflowd ($TAG) observed on

@@ -12,10 +12,10 @@ inv=$top_srcdir/tests/data/sample-inventory.json
 ipfixDump --rfc5610 -i "$T/sample.ipfix" >"$T/sample.dump"
 
 # Totals of the sample capture (tests/data/README.md): 203 IP packets, 20820 octets.
-expect_eq "sample packets" "$(python3 "$top_srcdir/tests/tools/ipfixdump-sum.py" \
-	packetDeltaCount <"$T/sample.dump")" 203
-expect_eq "sample octets" "$(python3 "$top_srcdir/tests/tools/ipfixdump-sum.py" \
-	octetDeltaCount <"$T/sample.dump")" 20820
+expect_eq "sample packets" "$(python3 "$top_srcdir/tests/tools/ipfix-records.py" sum \
+	"$T/sample.dump" packetDeltaCount)" 203
+expect_eq "sample octets" "$(python3 "$top_srcdir/tests/tools/ipfix-records.py" sum \
+	"$T/sample.dump" octetDeltaCount)" 20820
 expect_eq "every record labelled at the source" "$(kv export.labelled_src "$T/sample.stats")" \
 	"$(kv export.records "$T/sample.stats")"
 
