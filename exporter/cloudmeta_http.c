@@ -20,24 +20,6 @@
 /* Largest answer read; a larger one fails the round. Azure's whole document is ~3 KiB. */
 #define CLOUDMETA_MAX_BODY_BYTES (64u << 10)
 
-/* A server's value made safe to print: control bytes become '?', long values are cut. */
-const char *cloudmeta_http_quote(const char *s, char *buf, size_t size)
-{
-	size_t i, n = 0;
-
-	for (i = 0; s[i] && n + 4 < size && i < CLOUDMETA_QUOTE_BYTES; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		buf[n++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-	}
-	if (s[i]) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 void cloudmeta_http_fail(struct cloudmeta_http *hc, const char *fmt, ...)
 {
 	va_list ap;

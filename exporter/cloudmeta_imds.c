@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "cloudmeta_imds.h"
+#include "log.h"
 
 #define CLOUDMETA_AWS_TOKEN_TTL "600"
 #define CLOUDMETA_AZURE_PATH	"/metadata/instance?api-version=2021-02-01"
@@ -26,7 +27,7 @@ static int add_cidr(struct cloudmeta_http *hc, struct cloudmeta_view *v, const c
 
 	if (cloudmeta_view_add_cidr(v, text, vpc, subnet, zonal) < 0) {
 		cloudmeta_http_fail(hc, "%s: '%s' is not a CIDR", what,
-				    cloudmeta_http_quote(text, q, sizeof(q)));
+				    log_quote(text, q, sizeof(q)));
 		return -EINVAL;
 	}
 	return 0;
@@ -39,7 +40,7 @@ static int add_ip(struct cloudmeta_http *hc, struct cloudmeta_view *v, const cha
 
 	if (cloudmeta_view_add_ip(v, text) < 0) {
 		cloudmeta_http_fail(hc, "%s: '%s' is not an IP address", what,
-				    cloudmeta_http_quote(text, q, sizeof(q)));
+				    log_quote(text, q, sizeof(q)));
 		return -EINVAL;
 	}
 	return 0;
@@ -149,7 +150,7 @@ static int fetch_aws(struct cloudmeta_http *hc, struct cloudmeta_resp *r, struct
 		return -EINVAL;
 	if (!aws_mac_ok(mac)) {
 		cloudmeta_http_fail(hc, "/latest/meta-data/mac: '%s' is not a MAC address",
-				    cloudmeta_http_quote(mac, q, sizeof(q)));
+				    log_quote(mac, q, sizeof(q)));
 		return -EINVAL;
 	}
 	rc = aws_iface(hc, r, h, v, mac, true);
@@ -168,7 +169,7 @@ static int fetch_aws(struct cloudmeta_http *hc, struct cloudmeta_resp *r, struct
 		if (!aws_mac_ok(m)) {
 			cloudmeta_http_fail(hc,
 					    "network/interfaces/macs/: '%s' is not a MAC address",
-					    cloudmeta_http_quote(m, q, sizeof(q)));
+					    log_quote(m, q, sizeof(q)));
 			return -EINVAL;
 		}
 		rc = aws_iface(hc, r, h, v, m, false);
@@ -230,7 +231,7 @@ static int fetch_gcp(struct cloudmeta_http *hc, struct cloudmeta_resp *r, struct
 	dash = strrchr(v->zone, '-');
 	if (!*v->zone || !dash || dash == v->zone) {
 		cloudmeta_http_fail(hc, "instance/zone: '%s' is not projects/N/zones/REGION-X",
-				    cloudmeta_http_quote(zone, q, sizeof(q)));
+				    log_quote(zone, q, sizeof(q)));
 		return -EINVAL;
 	}
 	v->region = g_strndup(v->zone, (size_t)(dash - v->zone));
@@ -244,7 +245,7 @@ static int fetch_gcp(struct cloudmeta_http *hc, struct cloudmeta_resp *r, struct
 		len = mask_len(mask);
 		if (len < 0) {
 			cloudmeta_http_fail(hc, "%s: '%s' is not a netmask", p_mask,
-					    cloudmeta_http_quote(mask, q, sizeof(q)));
+					    log_quote(mask, q, sizeof(q)));
 			return -EINVAL;
 		}
 		cidr = g_strdup_printf("%s/%d", ip, len);

@@ -52,24 +52,6 @@ fail(const struct parse_ctx *c, const char *fmt, ...)
 	snprintf(c->errbuf, c->errbuf_size, "%s: %s", c->name, what);
 }
 
-/* A user value made safe to print: control bytes become '?', long values are cut with "...". */
-static const char *quote(const char *s, char *buf, size_t size)
-{
-	size_t i, n = 0;
-
-	for (i = 0; s[i] && n + 4 < size && i < INVENTORY_QUOTE_BYTES; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		buf[n++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-	}
-	if (s[i]) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 static const char *type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
@@ -120,17 +102,17 @@ static int parse_labels(const struct parse_ctx *c, const char *where, const json
 
 		if (strlen(key) > INVENTORY_MAX_STRING_BYTES) {
 			fail(c, "%s.labels: key '%s' is longer than %u bytes", where,
-			     quote(key, q, sizeof(q)), INVENTORY_MAX_STRING_BYTES);
+			     log_quote(key, q, sizeof(q)), INVENTORY_MAX_STRING_BYTES);
 			return -EINVAL;
 		}
 		if (!json_is_string(val)) {
 			fail(c, "%s.labels.%s: must be a string, not %s", where,
-			     quote(key, q, sizeof(q)), type_name(val));
+			     log_quote(key, q, sizeof(q)), type_name(val));
 			return -EINVAL;
 		}
 		if (json_string_length(val) > INVENTORY_MAX_STRING_BYTES) {
 			fail(c, "%s.labels.%s: value is longer than %u bytes", where,
-			     quote(key, q, sizeof(q)), INVENTORY_MAX_STRING_BYTES);
+			     log_quote(key, q, sizeof(q)), INVENTORY_MAX_STRING_BYTES);
 			return -EINVAL;
 		}
 	}
@@ -192,7 +174,7 @@ static int parse_fields(const struct parse_ctx *c, const char *where, const json
 	}
 	if (fields[ENRICH_KIND] && *fields[ENRICH_KIND] && !kind_known(fields[ENRICH_KIND])) {
 		fail(c, "%s.kind: '%s' is not one of pod, node, service, vm, external", where,
-		     quote(fields[ENRICH_KIND], q, sizeof(q)));
+		     log_quote(fields[ENRICH_KIND], q, sizeof(q)));
 		return -EINVAL;
 	}
 	return 0;
@@ -226,7 +208,7 @@ static void fail_cidr(const struct parse_ctx *c, const char *where, const char *
 	size_t i;
 	size_t n = slash ? (size_t)(slash - text) : 0;
 
-	quote(text, q, sizeof(q));
+	log_quote(text, q, sizeof(q));
 	if (!slash) {
 		fail(c, "%s.cidr: '%s' has no /length (e.g. 10.0.0.0/16)", where, q);
 		return;
@@ -304,7 +286,7 @@ static int parse_entries(const struct parse_ctx *c, struct enrich_table_builder 
 		}
 		if (!subnets && enrich_addr_parse(text, &a) < 0) {
 			fail(c, "%s.ip: '%s' is not an IPv4 or IPv6 address", where,
-			     quote(text, q, sizeof(q)));
+			     log_quote(text, q, sizeof(q)));
 			return -EINVAL;
 		}
 		r = parse_fields(c, where, entry, fields, &labels);

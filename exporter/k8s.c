@@ -96,7 +96,7 @@ static int resolve_connection(struct k8s *k, const struct k8s_config *cfg)
 	if (cfg->api_server && cfg->api_server[0]) {
 		if (strncmp(cfg->api_server, "https://", 8) != 0) {
 			log_error("kubernetes: API server '%s' is not an https:// URL",
-				  k8s_client_quote(cfg->api_server, err, sizeof(err)));
+				  log_quote(cfg->api_server, err, sizeof(err)));
 			return -EINVAL;
 		}
 		k8s_client_set_str(&k->kc.server, cfg->api_server);

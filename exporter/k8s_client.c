@@ -31,24 +31,6 @@ uint64_t k8s_client_wall_ms(void)
 	return (uint64_t)(g_get_real_time() / 1000);
 }
 
-/* A server value made safe to print: control bytes become '?', long values are cut. */
-const char *k8s_client_quote(const char *s, char *out, size_t size)
-{
-	size_t i, n = 0;
-
-	for (i = 0; s[i] && n + 4 < size && i < K8S_QUOTE_BYTES; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		out[n++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-	}
-	if (s[i]) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
-	out[n] = '\0';
-	return out;
-}
-
 void k8s_client_set_str(char **field, const char *value)
 {
 	char *copy = value ? strdup(value) : NULL;

@@ -323,7 +323,7 @@ const char *k8s_http_status_message(const struct k8s_body *b, char *out, size_t 
 
 	out[0] = '\0';
 	if (json_is_string(m))
-		k8s_client_quote(json_string_value(m), out, size);
+		log_quote(json_string_value(m), out, size);
 	json_decref(root);
 	return out;
 }

@@ -69,12 +69,12 @@ int k8s_res_on_event(const struct k8s_watch_event *ev, void *user)
 			char msg[2 * K8S_QUOTE_BYTES + 64], qr[K8S_QUOTE_BYTES + 8];
 			char qm[K8S_QUOTE_BYTES + 8];
 
-			snprintf(msg, sizeof(msg), "ERROR event, code %lld, reason '%s': %s",
-				 (long long)ev->error_code,
-				 k8s_client_quote(ev->error_reason ? ev->error_reason : "", qr,
-						  sizeof(qr)),
-				 k8s_client_quote(ev->error_message ? ev->error_message : "", qm,
-						  sizeof(qm)));
+			snprintf(
+				msg, sizeof(msg), "ERROR event, code %lld, reason '%s': %s",
+				(long long)ev->error_code,
+				log_quote(ev->error_reason ? ev->error_reason : "", qr, sizeof(qr)),
+				log_quote(ev->error_message ? ev->error_message : "", qm,
+					  sizeof(qm)));
 			k8s_client_set_str(&r->error_text, msg);
 			r->cut = K8S_CUT_ERROR_EVENT;
 		}

@@ -45,24 +45,6 @@ const char *k8s_watch_type_name(enum k8s_watch_type t)
 	return (unsigned)t < K8S_WATCH_TYPE_COUNT ? type_names[t] : "?";
 }
 
-/* A server value made safe to print: control bytes become '?', long values are cut. */
-static const char *quote(const char *s, char *out, size_t size)
-{
-	size_t i, n = 0;
-
-	for (i = 0; s[i] && n + 4 < size && i < K8S_WATCH_QUOTE_BYTES; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		out[n++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-	}
-	if (s[i]) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
-	out[n] = '\0';
-	return out;
-}
-
 struct k8s_watch_parser *k8s_watch_parser_new(const char *name, size_t max_line_bytes,
 					      k8s_watch_cb cb, void *user)
 {
@@ -112,7 +94,7 @@ static void malformed(struct k8s_watch_parser *p, const char *what)
 	p->logged_malformed = true;
 	log_warn("kubernetes: watch %s: malformed event line skipped (%s); further ones are "
 		 "only counted",
-		 p->name, quote(what, q, sizeof(q)));
+		 p->name, log_quote(what, q, sizeof(q)));
 }
 
 static const char *meta_string(const json_t *obj, const char *key)
@@ -161,7 +143,7 @@ static int parse_line(struct k8s_watch_parser *p, const char *line, size_t len)
 			log_warn("kubernetes: watch %s: unknown event type '%s' skipped; further "
 				 "ones "
 				 "are only counted",
-				 p->name, quote(t, q, sizeof(q)));
+				 p->name, log_quote(t, q, sizeof(q)));
 		}
 		goto out;
 	}

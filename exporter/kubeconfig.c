@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "kubeconfig.h"
+#include "log.h"
 
 #define KUBECONFIG_MAX_FILE_BYTES  (4u << 20)
 #define KUBECONFIG_MAX_TOKEN_BYTES (64u << 10)
@@ -32,24 +33,6 @@ struct kc_ctx {
 	char *errbuf;	      /* borrowed, may be NULL */
 	size_t errbuf_size;
 };
-
-/* A user value made safe to print: control bytes become '?', long values are cut. */
-static const char *quote(const char *s, char *out, size_t size)
-{
-	size_t i, n = 0;
-
-	for (i = 0; s[i] && n + 4 < size && i < KUBECONFIG_QUOTE_BYTES; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		out[n++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-	}
-	if (s[i]) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
-	out[n] = '\0';
-	return out;
-}
 
 static void __attribute__((format(printf, 3, 4)))
 fail_at(const struct kc_ctx *c, const yaml_node_t *node, const char *fmt, ...)
@@ -355,7 +338,7 @@ static int parse_cluster(const struct kc_ctx *c, const yaml_node_t *cl, const ch
 	bool insecure;
 	size_t n;
 
-	snprintf(where, sizeof(where), "cluster '%s'", quote(name, q, sizeof(q)));
+	snprintf(where, sizeof(where), "cluster '%s'", log_quote(name, q, sizeof(q)));
 	if (get_bool(c, cl, where, "insecure-skip-tls-verify", &insecure) < 0)
 		return -EINVAL;
 	if (insecure) {
@@ -385,7 +368,7 @@ static int parse_cluster(const struct kc_ctx *c, const yaml_node_t *cl, const ch
 		fail_at(c, map_get(c, cl, "server"),
 			"%s: server '%s' is not an https:// URL; labelflowd talks to the API "
 			"server over verified TLS only",
-			where, quote(server, q, sizeof(q)));
+			where, log_quote(server, q, sizeof(q)));
 		return -EINVAL;
 	}
 	kc->server = strdup(server);
@@ -410,7 +393,7 @@ static int parse_user(const struct kc_ctx *c, const yaml_node_t *u, const char *
 	char where[KUBECONFIG_QUOTE_BYTES + 32], q[KUBECONFIG_QUOTE_BYTES + 8];
 	const char *token, *token_file;
 
-	snprintf(where, sizeof(where), "user '%s'", quote(name, q, sizeof(q)));
+	snprintf(where, sizeof(where), "user '%s'", log_quote(name, q, sizeof(q)));
 	for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
 		yaml_node_t *v = map_get(c, u, unsupported[i]);
 
@@ -481,14 +464,14 @@ static int parse_root(const struct kc_ctx *c, const char *context, struct kubeco
 		return rc;
 	if (rc == 0) {
 		fail_at(c, NULL, "context '%s' not found in contexts",
-			quote(ctx_name, q, sizeof(q)));
+			log_quote(ctx_name, q, sizeof(q)));
 		return -EINVAL;
 	}
 	if (get_str(c, ctx, "context", "cluster", &cluster_name) < 0 ||
 	    get_str(c, ctx, "context", "user", &user_name) < 0)
 		return -EINVAL;
 	if (!cluster_name) {
-		fail_at(c, ctx, "context '%s' names no cluster", quote(ctx_name, q, sizeof(q)));
+		fail_at(c, ctx, "context '%s' names no cluster", log_quote(ctx_name, q, sizeof(q)));
 		return -EINVAL;
 	}
 	rc = find_named(c, root, "clusters", "cluster", cluster_name, &cl);
@@ -496,7 +479,7 @@ static int parse_root(const struct kc_ctx *c, const char *context, struct kubeco
 		return rc;
 	if (rc == 0 || !cl) {
 		fail_at(c, NULL, "cluster '%s' not found in clusters",
-			quote(cluster_name, q, sizeof(q)));
+			log_quote(cluster_name, q, sizeof(q)));
 		return -EINVAL;
 	}
 	rc = parse_cluster(c, cl, cluster_name, kc);
@@ -508,7 +491,7 @@ static int parse_root(const struct kc_ctx *c, const char *context, struct kubeco
 			return rc;
 		if (rc == 0) {
 			fail_at(c, NULL, "user '%s' not found in users",
-				quote(user_name, q, sizeof(q)));
+				log_quote(user_name, q, sizeof(q)));
 			return -EINVAL;
 		}
 		/* a user entry without fields means no credentials (anonymous), as in kubectl */
@@ -694,7 +677,7 @@ int kubeconfig_in_cluster(const char *sa_dir, struct kubeconfig *ret_kc, char *e
 	for (const char *p = host; *p; p++) {
 		if (!isalnum((unsigned char)*p) && !strchr(".-:", *p)) {
 			fail_buf(errbuf, errbuf_size, "KUBERNETES_SERVICE_HOST '%s' is not a host",
-				 quote(host, q, sizeof(q)));
+				 log_quote(host, q, sizeof(q)));
 			return -EINVAL;
 		}
 	}
@@ -702,7 +685,7 @@ int kubeconfig_in_cluster(const char *sa_dir, struct kubeconfig *ret_kc, char *e
 	port_nr = strtoul(port, &end, 10);
 	if (errno || *end || port_nr == 0 || port_nr > 65535) {
 		fail_buf(errbuf, errbuf_size, "KUBERNETES_SERVICE_PORT '%s' is not a port",
-			 quote(port, q, sizeof(q)));
+			 log_quote(port, q, sizeof(q)));
 		return -EINVAL;
 	}
 	v6 = strchr(host, ':') != NULL;

@@ -159,12 +159,12 @@ static void file_load(struct dir_poll_ctx *pc, struct libvirt_dir *dir, struct l
 	g_free(buf);
 	if (!dom && !leases) {
 		pc->stats->files_bad++;
-		log_warn("libvirt: '%s': %s; %s", libvirt_text_quote(f->path, q, sizeof(q)), err,
+		log_warn("libvirt: '%s': %s; %s", log_quote(f->path, q, sizeof(q)), err,
 			 file_has_content(f) ? "keeping its last good version" : "ignored");
 		return;
 	}
 	if (*warn)
-		log_warn("libvirt: '%s': %s", libvirt_text_quote(f->path, q, sizeof(q)), warn);
+		log_warn("libvirt: '%s': %s", log_quote(f->path, q, sizeof(q)), warn);
 	pc->stats->files_loaded++;
 	libvirt_domain_free(f->dom);
 	f->dom = dom;
@@ -203,8 +203,8 @@ static void dir_scan(struct dir_poll_ctx *pc, struct libvirt_dir *dir)
 	d = opendir(dir->path);
 	if (!d) {
 		/* Logged once per version of the directory: it is listed again when it changes. */
-		log_warn("libvirt: cannot list '%s': %s",
-			 libvirt_text_quote(dir->path, q, sizeof(q)), g_strerror(errno));
+		log_warn("libvirt: cannot list '%s': %s", log_quote(dir->path, q, sizeof(q)),
+			 g_strerror(errno));
 		return;
 	}
 	g_hash_table_iter_init(&it, dir->files);
@@ -239,8 +239,8 @@ static void dir_scan(struct dir_poll_ctx *pc, struct libvirt_dir *dir)
 	pc->stats->files_skipped += skipped;
 	if (skipped && !dir->over_limit)
 		log_warn("libvirt: '%s' has more than %u *%s files; %zu not followed",
-			 libvirt_text_quote(dir->path, q, sizeof(q)), LIBVIRT_MAX_FILES,
-			 dir->suffix, skipped);
+			 log_quote(dir->path, q, sizeof(q)), LIBVIRT_MAX_FILES, dir->suffix,
+			 skipped);
 	dir->over_limit = skipped > 0;
 }
 
@@ -260,7 +260,7 @@ static void dir_poll(struct dir_poll_ctx *pc, struct libvirt_dir *dir)
 	if (r < 0) {
 		if (!dir->missing)
 			log_warn("libvirt: directory '%s': %s; no %s until it appears",
-				 libvirt_text_quote(dir->path, q, sizeof(q)), g_strerror(-r),
+				 log_quote(dir->path, q, sizeof(q)), g_strerror(-r),
 				 dir->xml ? "VM interfaces" : "DHCP leases");
 		dir->missing = true;
 		dir->have_sig = false;
@@ -270,8 +270,7 @@ static void dir_poll(struct dir_poll_ctx *pc, struct libvirt_dir *dir)
 		return;
 	}
 	if (dir->missing)
-		log_info("libvirt: directory '%s' is back",
-			 libvirt_text_quote(dir->path, q, sizeof(q)));
+		log_info("libvirt: directory '%s' is back", log_quote(dir->path, q, sizeof(q)));
 	dir->missing = false;
 	sig_of(&now, &st);
 	if (!dir->have_sig || !sig_eq(&now, &dir->sig)) {

@@ -15,6 +15,7 @@
 
 #include "libvirt_domain.h"
 #include "libvirt_text.h"
+#include "log.h"
 
 /* Most interfaces one domain may list; a domain with more is rejected. */
 #define LIBVIRT_MAX_IFACES 256u
@@ -107,8 +108,7 @@ static void xml_start(GMarkupParseContext *pc, const char *name, const char **at
 	const char *v;
 
 	if (x->depth == 0 && x->have_root) {
-		xml_fail(pc, error, "a second root element <%s>",
-			 libvirt_text_quote(name, q, sizeof(q)));
+		xml_fail(pc, error, "a second root element <%s>", log_quote(name, q, sizeof(q)));
 		return;
 	}
 	if (x->depth == 0) {
@@ -119,7 +119,7 @@ static void xml_start(GMarkupParseContext *pc, const char *name, const char **at
 			kind = XML_DOMAIN;
 		} else {
 			xml_fail(pc, error, "the root element is <%s>, not <domstatus> or <domain>",
-				 libvirt_text_quote(name, q, sizeof(q)));
+				 log_quote(name, q, sizeof(q)));
 			return;
 		}
 	} else if (parent == XML_DOMSTATUS && strcmp(name, "domain") == 0 && !x->have_domain) {
@@ -139,7 +139,7 @@ static void xml_start(GMarkupParseContext *pc, const char *name, const char **at
 			if (!v ||
 			    libvirt_text_mac_parse(v, x->iface->mac, &x->iface->mac_key) < 0) {
 				xml_fail(pc, error, "<mac address='%s'> is not a MAC address",
-					 v ? libvirt_text_quote(v, q, sizeof(q)) : "");
+					 v ? log_quote(v, q, sizeof(q)) : "");
 				return;
 			}
 			x->iface->has_mac = true;
@@ -186,7 +186,7 @@ static void xml_end(GMarkupParseContext *pc, const char *name, gpointer user, GE
 		}
 		if (kind == XML_UUID && !g_uuid_string_is_valid(s)) {
 			xml_fail(pc, error, "<uuid>%s</uuid> is not a UUID",
-				 libvirt_text_quote(s, q, sizeof(q)));
+				 log_quote(s, q, sizeof(q)));
 			g_free(s);
 			return;
 		}

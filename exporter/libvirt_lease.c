@@ -13,6 +13,7 @@
 
 #include "libvirt_lease.h"
 #include "libvirt_text.h"
+#include "log.h"
 
 /*
  * One lease entry. Returns 1 if taken into *ret, 0 if it names no MAC (a DHCPv6 lease
@@ -34,17 +35,15 @@ static int entry_parse(const json_t *entry, struct libvirt_lease *ret, char *why
 		return 0;
 	if (!json_is_string(ip) || enrich_addr_parse(json_string_value(ip), &ret->addr) < 0) {
 		snprintf(why, why_size, "\"ip-address\" %s is not an IP address",
-			 json_is_string(ip)
-				 ? libvirt_text_quote(json_string_value(ip), q, sizeof(q))
-				 : "(missing or not a string)");
+			 json_is_string(ip) ? log_quote(json_string_value(ip), q, sizeof(q))
+					    : "(missing or not a string)");
 		return -EINVAL;
 	}
 	if (!json_is_string(mac) ||
 	    libvirt_text_mac_parse(json_string_value(mac), ret->mac, &ret->mac_key) < 0) {
 		snprintf(why, why_size, "\"mac-address\" %s is not a MAC address",
-			 json_is_string(mac)
-				 ? libvirt_text_quote(json_string_value(mac), q, sizeof(q))
-				 : "(not a string)");
+			 json_is_string(mac) ? log_quote(json_string_value(mac), q, sizeof(q))
+					     : "(not a string)");
 		return -EINVAL;
 	}
 	if (exp && !json_is_null(exp)) {

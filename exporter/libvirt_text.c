@@ -30,21 +30,3 @@ int libvirt_text_mac_parse(const char *text, uint8_t mac[6], gint64 *ret_key)
 	*ret_key = key;
 	return 0;
 }
-
-/* A user value made safe to print: control bytes become '?', long values are cut. */
-const char *libvirt_text_quote(const char *s, char *buf, size_t size)
-{
-	size_t i, n = 0;
-
-	for (i = 0; s[i] && n + 4 < size && i < LIBVIRT_QUOTE_BYTES; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		buf[n++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-	}
-	if (s[i]) {
-		memcpy(buf + n, "...", 3);
-		n += 3;
-	}
-	buf[n] = '\0';
-	return buf;
-}

@@ -109,3 +109,20 @@ void log_route_glib(void)
 {
 	g_log_set_default_handler(glib_handler, NULL);
 }
+
+const char *log_quote(const char *s, char *buf, size_t size)
+{
+	size_t i, n = 0;
+
+	for (i = 0; s[i] && n + 4 < size; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		buf[n++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+	}
+	if (s[i]) {
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	buf[n] = '\0';
+	return buf;
+}

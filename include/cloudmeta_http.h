@@ -48,8 +48,6 @@ void cloudmeta_http_done(struct cloudmeta_http *hc);
 /* Describe the current failure in hc->err (printf-style). */
 void cloudmeta_http_fail(struct cloudmeta_http *hc, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* A server's value made safe to print in buf: control bytes become '?', long values are cut. */
-const char *cloudmeta_http_quote(const char *s, char *buf, size_t size);
 /* A usable text value: UTF-8, no control bytes except newlines when list. */
 bool cloudmeta_http_text_ok(const char *s, size_t len, bool list);
 

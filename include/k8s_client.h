@@ -121,8 +121,6 @@ struct k8s {
 uint64_t k8s_client_mono_ms(void);
 uint64_t k8s_client_wall_ms(void);
 
-/* A server value made safe to print in out: control bytes become '?', long values are cut. */
-const char *k8s_client_quote(const char *s, char *out, size_t size);
 /* Replace *field (malloc'd) by a copy of value (NULL clears); out of memory keeps the old. */
 void k8s_client_set_str(char **field, const char *value);
 

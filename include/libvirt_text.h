@@ -22,10 +22,4 @@
  */
 int libvirt_text_mac_parse(const char *text, uint8_t mac[6], gint64 *ret_key);
 
-/*
- * s made safe to print, in buf of size bytes: control bytes become '?', values longer than
- * LIBVIRT_QUOTE_BYTES are cut and end in "...". Returns buf.
- */
-const char *libvirt_text_quote(const char *s, char *buf, size_t size);
-
 #endif

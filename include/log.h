@@ -8,6 +8,7 @@
 #define LABELFLOW_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LVL_ERROR = 0,
@@ -25,6 +26,12 @@ int log_parse_level(const char *name, enum log_level *ret_level);
 void log_use_syslog(bool on);
 /* Route glib's default log handler into this module. */
 void log_route_glib(void);
+
+/*
+ * s made safe to quote in a message, in buf of size bytes (size >= 8): control bytes become
+ * '?', and a value longer than size - 4 bytes is cut and ends in "...". Returns buf.
+ */
+const char *log_quote(const char *s, char *buf, size_t size);
 
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -75,3 +75,16 @@ Test(log, routes_glib_warnings, .init = cr_redirect_stderr)
 	cr_assert(fgets(buf, sizeof(buf), f) != NULL);
 	cr_assert(strstr(buf, "[warn]: fixbuf: template 256 missing") != NULL, "got: %s", buf);
 }
+
+Test(log, quotes_user_values_safely)
+{
+	char buf[12];
+
+	cr_assert_str_eq(log_quote("veth1a2b", buf, sizeof(buf)), "veth1a2b");
+	cr_assert_eq(log_quote("a\nb\tc\x7f", buf, sizeof(buf)), buf);
+	cr_assert_str_eq(buf, "a?b?c?", "control bytes become '?'");
+	/* 12 bytes: up to 8 bytes of the value fit; a longer one keeps 8, then "..." */
+	cr_assert_str_eq(log_quote("0123456789abcdef", buf, sizeof(buf)), "01234567...");
+	cr_assert_str_eq(log_quote("01234567", buf, sizeof(buf)), "01234567", "fits: not cut");
+	cr_assert_str_eq(log_quote("", buf, sizeof(buf)), "");
+}
