@@ -26,6 +26,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "testpki.h"
 #include "transport.h"
 
 static const struct transport_config cfg_default = {
@@ -971,60 +972,6 @@ Test(transport, tcp_collector_crash_resends_only_what_was_not_acknowledged)
 
 /* ---- TLS ---------------------------------------------------------------------------- */
 
-/* A CA, a server certificate for localhost/127.0.0.1, a client certificate, another CA. */
-struct pki {
-	char dir[64];
-	char ca[128], server_crt[128], server_key[128], client_crt[128], client_key[128],
-		other_ca[128];
-};
-
-__attribute__((format(printf, 1, 2))) static void sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	cr_assert_eq(system(cmd), 0, "failed: %s", cmd);
-}
-
-#define EC_KEY_ARGS "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-
-static void pki_make(struct pki *p)
-{
-	if (system("command -v openssl >/dev/null 2>&1") != 0)
-		cr_skip_test("the openssl command is not installed");
-	snprintf(p->dir, sizeof(p->dir), "/tmp/lf-tls-XXXXXX");
-	cr_assert_not_null(mkdtemp(p->dir));
-	sh("cd %s && openssl req -x509 " EC_KEY_ARGS " -keyout ca.key -out ca.pem -days 2 "
-	   "-subj '/CN=labelflow test CA' 2>/dev/null && "
-	   "openssl req -x509 " EC_KEY_ARGS " -keyout other.key -out other.pem -days 2 "
-	   "-subj '/CN=labelflow other CA' 2>/dev/null && "
-	   "openssl req " EC_KEY_ARGS " -keyout server.key -out server.csr "
-	   "-subj '/CN=labelflow test collector' 2>/dev/null && "
-	   "echo 'subjectAltName=DNS:localhost,IP:127.0.0.1' >server.ext && "
-	   "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 2 -days 2 "
-	   "-extfile server.ext -out server.pem 2>/dev/null && "
-	   "openssl req " EC_KEY_ARGS " -keyout client.key -out client.csr "
-	   "-subj '/CN=labelflow-client' 2>/dev/null && "
-	   "echo 'extendedKeyUsage=clientAuth' >client.ext && "
-	   "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -set_serial 3 -days 2 "
-	   "-extfile client.ext -out client.pem 2>/dev/null",
-	   p->dir);
-	snprintf(p->ca, sizeof(p->ca), "%s/ca.pem", p->dir);
-	snprintf(p->other_ca, sizeof(p->other_ca), "%s/other.pem", p->dir);
-	snprintf(p->server_crt, sizeof(p->server_crt), "%s/server.pem", p->dir);
-	snprintf(p->server_key, sizeof(p->server_key), "%s/server.key", p->dir);
-	snprintf(p->client_crt, sizeof(p->client_crt), "%s/client.pem", p->dir);
-	snprintf(p->client_key, sizeof(p->client_key), "%s/client.key", p->dir);
-}
-
-static void pki_remove(struct pki *p)
-{
-	sh("rm -rf '%s'", p->dir);
-}
-
 /*
  * An IPFIX-over-TLS collector on a thread: accepts connections one after the other, logs
  * every complete message with its connection number. With drop_after, the first connection
@@ -1152,7 +1099,7 @@ static void *srv_run(void *arg)
 }
 
 /* Start a collector; client_ca: require a client certificate issued by it. */
-static struct tls_srv *srv_start(const struct pki *p, const char *client_ca, int rcvbuf)
+static struct tls_srv *srv_start(const struct testpki *p, const char *client_ca, int rcvbuf)
 {
 	struct tls_srv *s = calloc(1, sizeof(*s));
 
@@ -1262,13 +1209,13 @@ static int count_lines(const char *path, const char *a, const char *b)
 Test(transport, tls_delivers_after_verifying_the_collector)
 {
 	struct transport_config cfg = cfg_default;
-	struct pki p;
+	struct testpki p;
 	struct tls_srv *s;
 	struct transport *t;
 	size_t want = 4;
 	uint64_t now = 1767225600000; /* a wall clock: the 10 s connect timeout counts from it */
 
-	pki_make(&p);
+	testpki_make(&p);
 	s = srv_start(&p, NULL, 1 << 20);
 	cfg.tls_ca_file = p.ca; /* the host is 127.0.0.1: matched against the IP SAN */
 	t = tls_transport(s->port, &cfg);
@@ -1300,7 +1247,7 @@ Test(transport, tls_delivers_after_verifying_the_collector)
 	cr_assert_eq(transport_get_stats(t)->template_sends, 1);
 	transport_free(t, 1000);
 	srv_stop(s);
-	pki_remove(&p);
+	testpki_remove(&p);
 }
 
 /* Verification failures: counted, logged once per reason with the target, no data sent. */
@@ -1308,7 +1255,7 @@ static void tls_refused(const char *ca, const char *server_name, const char *rea
 {
 	struct transport_config cfg = cfg_default;
 	char logf[] = "/tmp/lf-tls-log-XXXXXX", target[64];
-	struct pki p;
+	struct testpki p;
 	struct tls_srv *s;
 	struct transport *t;
 	int saved, want = 3, lfd = mkstemp(logf);
@@ -1316,7 +1263,7 @@ static void tls_refused(const char *ca, const char *server_name, const char *rea
 
 	cr_assert_geq(lfd, 0);
 	close(lfd);
-	pki_make(&p);
+	testpki_make(&p);
 	s = srv_start(&p, NULL, 1 << 20);
 	cfg.tls_ca_file = strcmp(ca, "other") == 0 ? p.other_ca : p.ca;
 	cfg.tls_server_name = (char *)server_name;
@@ -1342,7 +1289,7 @@ static void tls_refused(const char *ca, const char *server_name, const char *rea
 	cr_assert_eq(count_lines(logf, target, reason), 1, "no '%s' in the log", reason);
 	transport_free(t, 0);
 	srv_stop(s);
-	pki_remove(&p);
+	testpki_remove(&p);
 	unlink(logf);
 }
 
@@ -1359,12 +1306,12 @@ Test(transport, tls_refuses_a_certificate_for_another_name)
 Test(transport, tls_server_name_is_checked_instead_of_the_host)
 {
 	struct transport_config cfg = cfg_default;
-	struct pki p;
+	struct testpki p;
 	struct tls_srv *s;
 	struct transport *t;
 	size_t want = 2;
 
-	pki_make(&p);
+	testpki_make(&p);
 	s = srv_start(&p, NULL, 1 << 20);
 	cfg.tls_ca_file = p.ca;
 	cfg.tls_server_name = "localhost"; /* the DNS SAN; the host stays 127.0.0.1 */
@@ -1380,18 +1327,18 @@ Test(transport, tls_server_name_is_checked_instead_of_the_host)
 	pthread_mutex_unlock(&s->lock);
 	transport_free(t, 1000);
 	srv_stop(s);
-	pki_remove(&p);
+	testpki_remove(&p);
 }
 
 Test(transport, tls_presents_the_client_certificate)
 {
 	struct transport_config cfg = cfg_default;
-	struct pki p;
+	struct testpki p;
 	struct tls_srv *s;
 	struct transport *t;
 	size_t want = 2;
 
-	pki_make(&p);
+	testpki_make(&p);
 	s = srv_start(&p, p.ca, 1 << 20); /* requires a client certificate from our CA */
 	cfg.tls_ca_file = p.ca;
 	cfg.tls_cert_file = p.client_crt;
@@ -1409,16 +1356,16 @@ Test(transport, tls_presents_the_client_certificate)
 	pthread_mutex_unlock(&s->lock);
 	transport_free(t, 1000);
 	srv_stop(s);
-	pki_remove(&p);
+	testpki_remove(&p);
 }
 
 Test(transport, tls_unusable_files_fail_at_start)
 {
 	struct transport_config cfg = cfg_default;
 	char missing[200];
-	struct pki p;
+	struct testpki p;
 
-	pki_make(&p);
+	testpki_make(&p);
 	snprintf(missing, sizeof(missing), "%s/missing.pem", p.dir);
 	cfg.tls_ca_file = missing;
 	cr_assert_null(tls_transport(4739, &cfg), "missing CA file");
@@ -1432,14 +1379,14 @@ Test(transport, tls_unusable_files_fail_at_start)
 	cfg.tls_cert_file = p.ca; /* a certificate without its key in the file */
 	cfg.tls_key_file = NULL;
 	cr_assert_null(tls_transport(4739, &cfg), "certificate file without a key");
-	pki_remove(&p);
+	testpki_remove(&p);
 }
 
 Test(transport, tls_collector_crash_loses_nothing_unacknowledged)
 {
 	struct transport_config cfg = cfg_default;
 	const int n = 400;
-	struct pki p;
+	struct testpki p;
 	struct tls_srv *s;
 	struct transport *t;
 	const struct transport_stats *st;
@@ -1447,7 +1394,7 @@ Test(transport, tls_collector_crash_loses_nothing_unacknowledged)
 	uint64_t now = 1000;
 
 	signal(SIGPIPE, SIG_DFL); /* OpenSSL writes through our BIO: never raises it */
-	pki_make(&p);
+	testpki_make(&p);
 	s = srv_start(&p, NULL, 64 * 1024);
 	s->drop_after = 21; /* the template message and 20 data messages, then crash */
 	cfg.tls_ca_file = p.ca;
@@ -1498,5 +1445,5 @@ Test(transport, tls_collector_crash_loses_nothing_unacknowledged)
 	cr_assert_eq(st->queued + st->unacked, 0);
 	transport_free(t, 0);
 	srv_stop(s);
-	pki_remove(&p);
+	testpki_remove(&p);
 }
