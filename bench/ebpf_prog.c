@@ -5,6 +5,8 @@
  * measures it), next to decode_frame() on the same bytes in user space. Needs root.
  *
  *	ebpf_prog [repeat]     (default 1000000; prints one table row per frame)
+ *
+ * Then the same for the biflow map and for 1-in-10 sampling, and the cost of expiry.
  */
 #define _GNU_SOURCE /* unshare */
 #include <errno.h>
@@ -232,6 +234,58 @@ static int bench_expire(uint32_t n)
 	return counts[0] + counts[1] == n ? 0 : -1;
 }
 
+/* Median ns/packet of frame f through a capture opened with cfg and attached to lo. */
+static int mode_ns(const struct capture_live_config *cfg, const struct frame *f, uint32_t repeat,
+		   uint32_t *ret_ns)
+{
+	uint32_t ns[BENCH_ROUNDS], ret;
+	struct capture *c = cap_ebpf_new(cfg);
+	int err = 0;
+
+	if (!c || c->ops->attach(c, "lo", 1) < 0) {
+		capture_close(c);
+		return -1;
+	}
+	for (int r = 0; r < BENCH_ROUNDS && err == 0; r++)
+		err = cap_ebpf_test_run(c, f->data, f->len, 0, 0, repeat, &ret, &ns[r]);
+	capture_close(c);
+	if (err < 0)
+		return err;
+	qsort(ns, BENCH_ROUNDS, sizeof(ns[0]), cmp_u32);
+	*ret_ns = ns[BENCH_ROUNDS / 2];
+	return 0;
+}
+
+/* The program's modes: uniflow (the table above), biflow map, 1-in-10 sampling. */
+static int bench_modes(uint32_t repeat)
+{
+	static const struct {
+		const char *name;
+		struct capture_live_config cfg;
+	} modes[] = {
+		{"uniflow", {.max_flows = 0}},
+		{"biflow", {.biflow = true}},
+		{"sample1/10", {.sampling_interval = 10}},
+	};
+	struct frame frames[] = {{.name = "tcp4"}, {.name = "udp4"}};
+
+	printf("%-10s %-11s %12s\n", "frame", "mode", "bpf ns/pkt");
+	for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+		build(&frames[i]);
+		for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+			uint32_t ns = 0;
+			int err = mode_ns(&modes[m].cfg, &frames[i], repeat, &ns);
+
+			if (err < 0) {
+				fprintf(stderr, "mode '%s': %s\n", modes[m].name, strerror(-err));
+				return -1;
+			}
+			printf("%-10s %-11s %12u\n", frames[i].name, modes[m].name, ns);
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct frame frames[] = {
@@ -290,5 +344,7 @@ int main(int argc, char **argv)
 		       dns);
 	}
 	capture_close(c);
+	if (bench_modes(repeat) < 0)
+		return 1;
 	return bench_expire(65536) < 0;
 }

@@ -4,7 +4,8 @@
  * loads the program through the generated skeleton, attaches it per interface (TCX links,
  * or clsact filters on kernels without TCX), turns kernel flow entries into flow records
  * on expire (batch reads, O(map entries) per call, a shadow table for active-timeout
- * deltas) and hands ring-buffer packets (flow map full) to the sink. See docs/ebpf.md.
+ * deltas; biflow entries' per-CPU sides merged, the earliest first packet naming the
+ * initiator) and hands ring-buffer packets (flow map full) to the sink. See docs/ebpf.md.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -44,7 +45,11 @@
 #define CAP_EBPF_DEFAULT_IDLE_MS   15000
 #define CAP_EBPF_DEFAULT_ACTIVE_MS 60000
 #define CAP_EBPF_BATCH		   128 /* flow entries read per batch syscall */
-#define CAP_EBPF_TCP_FIN_RST	   0x05
+#define CAP_EBPF_TCP_FIN	   0x01
+#define CAP_EBPF_TCP_SYN	   0x02
+#define CAP_EBPF_TCP_RST	   0x04
+#define CAP_EBPF_TCP_ACK	   0x10
+#define CAP_EBPF_TCP_FIN_RST	   (CAP_EBPF_TCP_FIN | CAP_EBPF_TCP_RST)
 
 _Static_assert(sizeof(struct labelflow_tc_key) == sizeof(struct flow_key), "key layout");
 _Static_assert(offsetof(struct labelflow_tc_key, ifindex) == offsetof(struct flow_key, ifindex),
@@ -64,6 +69,8 @@ _Static_assert(offsetof(struct labelflow_tc_key, tunnel_type) ==
 		       offsetof(struct flow_key, tunnel_type),
 	       "key layout");
 _Static_assert(sizeof(struct labelflow_tc_value) % 8 == 0, "per-CPU values are 8-aligned");
+_Static_assert(sizeof(struct labelflow_tc_bivalue) % 8 == 0, "per-CPU values are 8-aligned");
+_Static_assert(sizeof(struct labelflow_tc_sampling) % 8 == 0, "per-CPU values are 8-aligned");
 _Static_assert(sizeof(struct labelflow_tc_ifstats) % 8 == 0, "per-CPU values are 8-aligned");
 _Static_assert(sizeof(struct labelflow_tc_event) == 112, "ring event size");
 _Static_assert(LABELFLOW_TC_CNT_NON_IP - LABELFLOW_TC_CNT_FIRST_DROP == DECODE_DROP_NON_IP &&
@@ -112,6 +119,7 @@ static const char *const kernel_names[LABELFLOW_TC_CNT_COUNT] = {
 	[LABELFLOW_TC_CNT_OUTER_METERED] = "outer_metered",
 	[LABELFLOW_TC_CNT_OUTER_RING] = "outer_ring",
 	[LABELFLOW_TC_CNT_OUTER_RING_FULL] = "outer_ring_full",
+	[LABELFLOW_TC_CNT_SAMPLED_OUT] = "sampled_out",
 };
 
 static const char *const user_names[CNT_USER_COUNT] = {
@@ -138,18 +146,37 @@ struct cap_ebpf_shadow {
 	struct flow_key key; /* the hash key points here */
 	uint64_t start_ms;
 	uint64_t report_ms;
-	uint64_t packets;
-	uint64_t octets;
+	uint64_t packets[2]; /* per side (uniflow: side 0) */
+	uint64_t octets[2];
+	uint8_t init; /* biflow: the initiator's side, fixed at the first report */
 };
 
-/* One flow entry summed over CPUs. */
-struct flow_sum {
+/* One side of a flow summed over CPUs (a uniflow has side 0 only). */
+struct side_sum {
 	uint64_t packets;
 	uint64_t octets;
 	uint64_t first_ns;
 	uint64_t last_ns;
 	uint8_t tcp_flags;
-	const struct labelflow_tc_value *first; /* borrowed: the slot with the first packet */
+};
+
+/*
+ * One flow entry summed over CPUs, with the attributes of the flow's first packet: those of
+ * the CPU slot whose first packet is the earliest.
+ */
+struct flow_sum {
+	struct side_sum side[2];
+	uint64_t first_ns; /* the earliest packet, either side */
+	uint64_t last_ns;  /* the latest packet, either side */
+	bool any;	   /* some CPU counted a packet */
+	uint8_t init;	   /* biflow: the side of the first packet (the initiator's) */
+	uint8_t first_direction;
+	uint8_t first_tcp_flags;
+	uint8_t tos;
+	uint8_t outer_ip_version;
+	uint16_t inner_vlan_id;
+	const uint8_t *outer_src_addr; /* borrowed from the values read */
+	const uint8_t *outer_dst_addr;
 };
 
 /* A flow chosen for deletion during an expiry scan. */
@@ -166,8 +193,12 @@ struct cap_ebpf {
 	GArray *ifaces;		   /* owned: struct cap_ebpf_iface */
 	GArray *todo;		   /* owned: struct cap_ebpf_todo, reused by every scan */
 	int ncpus;		   /* possible CPUs: per-CPU values come in this many slots */
-	int flows_fd;
+	int flows_fd;		   /* lf_flows, or lf_biflows in biflow mode */
 	int ifstats_fd;
+	int sampling_fd; /* lf_sampling */
+	bool biflow;
+	uint32_t sampling_interval; /* 1: every packet */
+	size_t value_size;	    /* one CPU's slot of a flows_fd value */
 	uint32_t idle_timeout_ms;
 	uint32_t active_timeout_ms;
 	bool force_tc;		 /* tests: skip TCX, attach clsact filters */
@@ -175,10 +206,11 @@ struct cap_ebpf {
 	int64_t mono_to_wall_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC, refreshed per call */
 	/* Batch read buffers: CAP_EBPF_BATCH keys and their per-CPU values. Owned. */
 	struct labelflow_tc_key *batch_keys;
-	struct labelflow_tc_value *batch_vals;
+	uint8_t *batch_vals; /* batch_cap * ncpus slots of value_size bytes */
 	uint32_t batch_cap;
-	struct labelflow_tc_value *one_vals;	  /* owned: ncpus slots for single lookups */
+	uint8_t *one_vals;			  /* owned: ncpus slots for single lookups */
 	struct labelflow_tc_ifstats *if_vals;	  /* owned: ncpus slots */
+	struct labelflow_tc_sampling *smp_vals;	  /* owned: ncpus slots */
 	uint64_t retired[LABELFLOW_TC_CNT_COUNT]; /* counters of detached interfaces */
 	uint64_t user[CNT_USER_COUNT];
 	/* Set for the duration of one ring consume. */
@@ -274,54 +306,164 @@ static void map_error(struct cap_ebpf *c, const char *what, int err)
 		  strerror(-err));
 }
 
-/* Sum one flow's per-CPU slots. */
-static void flow_sum(const struct cap_ebpf *c, const struct labelflow_tc_value *vals,
-		     struct flow_sum *s)
+static void side_add(struct side_sum *a, uint64_t packets, uint64_t octets, uint64_t first_ns,
+		     uint64_t last_ns, uint8_t tcp_flags)
+{
+	if (!packets)
+		return;
+	if (!a->packets || first_ns < a->first_ns)
+		a->first_ns = first_ns;
+	if (last_ns > a->last_ns)
+		a->last_ns = last_ns;
+	a->packets += packets;
+	a->octets += octets;
+	a->tcp_flags |= tcp_flags;
+}
+
+/* The slot whose first packet (at first_ns) is the earliest so far gives the attributes. */
+static bool first_so_far(struct flow_sum *s, uint64_t first_ns)
+{
+	if (s->any && first_ns >= s->first_ns)
+		return false;
+	s->any = true;
+	s->first_ns = first_ns;
+	return true;
+}
+
+/* Sum one flow's per-CPU slots (vals: ncpus slots of c->value_size bytes). */
+static void flow_sum(const struct cap_ebpf *c, const void *vals, struct flow_sum *s)
 {
 	memset(s, 0, sizeof(*s));
 	for (int cpu = 0; cpu < c->ncpus; cpu++) {
-		const struct labelflow_tc_value *v = &vals[cpu];
+		if (c->biflow) {
+			const struct labelflow_tc_bivalue *v =
+				&((const struct labelflow_tc_bivalue *)vals)[cpu];
+			uint8_t first = v->first_side & 1;
 
-		if (!v->packets)
-			continue;
-		s->packets += v->packets;
-		s->octets += v->octets;
-		s->tcp_flags |= v->tcp_flags;
-		if (!s->first || v->first_ns < s->first_ns) {
-			s->first = v;
-			s->first_ns = v->first_ns;
+			for (int j = 0; j < 2; j++)
+				side_add(&s->side[j], v->side[j].packets, v->side[j].octets,
+					 v->side[j].first_ns, v->side[j].last_ns,
+					 v->side[j].tcp_flags);
+			if (!v->side[first].packets || !first_so_far(s, v->side[first].first_ns))
+				continue;
+			s->init = first;
+			s->first_direction = v->first_direction;
+			s->first_tcp_flags = v->first_tcp_flags;
+			s->tos = v->tos;
+			s->outer_ip_version = v->outer_ip_version;
+			s->inner_vlan_id = v->inner_vlan_id;
+			s->outer_src_addr = v->outer_src_addr;
+			s->outer_dst_addr = v->outer_dst_addr;
+		} else {
+			const struct labelflow_tc_value *v =
+				&((const struct labelflow_tc_value *)vals)[cpu];
+
+			side_add(&s->side[0], v->packets, v->octets, v->first_ns, v->last_ns,
+				 v->tcp_flags);
+			if (!v->packets || !first_so_far(s, v->first_ns))
+				continue;
+			s->tos = v->tos;
+			s->outer_ip_version = v->outer_ip_version;
+			s->inner_vlan_id = v->inner_vlan_id;
+			s->outer_src_addr = v->outer_src_addr;
+			s->outer_dst_addr = v->outer_dst_addr;
 		}
-		if (v->last_ns > s->last_ns)
-			s->last_ns = v->last_ns;
+	}
+	s->last_ns =
+		s->side[0].last_ns > s->side[1].last_ns ? s->side[0].last_ns : s->side[1].last_ns;
+}
+
+/*
+ * Has the flow ended at the TCP level? Uniflow: a FIN or RST. Biflow (as flowtab.c's): an
+ * RST from either side, or FINs from both sides.
+ */
+static bool tcp_ended(const struct cap_ebpf *c, const struct flow_sum *s)
+{
+	uint8_t f0 = s->side[0].tcp_flags, f1 = s->side[1].tcp_flags;
+
+	if (!c->biflow)
+		return f0 & CAP_EBPF_TCP_FIN_RST;
+	return ((f0 | f1) & CAP_EBPF_TCP_RST) || ((f0 & f1) & CAP_EBPF_TCP_FIN);
+}
+
+/*
+ * The key of the other direction, as flowtab.c's key_reverse() (ICMP: request and reply
+ * types swapped). Only called for the reverse of a canonical biflow key, which exists.
+ */
+static void key_reverse(struct labelflow_tc_key *ret, const struct labelflow_tc_key *k)
+{
+	bool icmp = (k->ip_version == 4 && k->proto == LABELFLOW_TC_P_ICMP) ||
+		    (k->ip_version == 6 && k->proto == LABELFLOW_TC_P_ICMPV6);
+
+	*ret = *k;
+	memcpy(ret->src_addr, k->dst_addr, sizeof(ret->src_addr));
+	memcpy(ret->dst_addr, k->src_addr, sizeof(ret->dst_addr));
+	if (icmp) {
+		int rtype = labelflow_tc_icmp_reply(k->ip_version, (uint8_t)(k->dst_port >> 8));
+
+		if (rtype >= 0)
+			ret->dst_port = (uint16_t)((unsigned)rtype << 8 | (k->dst_port & 0xff));
+	} else {
+		ret->src_port = k->dst_port;
+		ret->dst_port = k->src_port;
 	}
 }
 
-/* Hand the flow's records since its last report to sink. No record carries 0 packets. */
+static uint64_t delta(uint64_t now, uint64_t before)
+{
+	return now > before ? now - before : 0;
+}
+
+/*
+ * Hand the flow's records since its last report to sink. No record carries 0 packets. A
+ * biflow record is the initiator's (as flowtab.c's): its key (the canonical key, turned
+ * back when the initiator sent side 1) with its first packet's direction, its counters
+ * forward, the responder's reverse.
+ */
 static void emit(struct cap_ebpf *c, const struct labelflow_tc_key *key, const struct flow_sum *s,
 		 const struct cap_ebpf_shadow *sh, uint8_t reason, const struct capture_sink *sink)
 {
+	uint8_t init = sh ? sh->init : s->init;
+	const struct side_sum *fwd = &s->side[init], *rev = &s->side[!init];
+	struct labelflow_tc_key k = *key;
 	struct flow_record rec;
 
-	if (!s->first || (sh && s->packets <= sh->packets))
-		return;
 	memset(&rec, 0, sizeof(rec));
-	memcpy(&rec.key, key, sizeof(rec.key));
+	rec.packets = delta(fwd->packets, sh ? sh->packets[init] : 0);
+	rec.rev_packets = delta(rev->packets, sh ? sh->packets[!init] : 0);
+	if (!s->any || rec.packets + rec.rev_packets == 0)
+		return;
+	/* Slots are read while CPUs write them: octets may trail packets by a packet. */
+	rec.octets = delta(fwd->octets, sh ? sh->octets[init] : 0);
+	rec.rev_octets = delta(rev->octets, sh ? sh->octets[!init] : 0);
 	rec.start_ms = sh ? sh->start_ms : wall_ms(c, s->first_ns);
 	rec.end_ms = wall_ms(c, s->last_ns);
 	if (rec.end_ms < rec.start_ms)
 		rec.end_ms = rec.start_ms;
-	rec.packets = s->packets - (sh ? sh->packets : 0);
-	/* Slots are read while CPUs write them: octets may trail packets by a packet. */
-	rec.octets = s->octets;
-	if (sh)
-		rec.octets = s->octets > sh->octets ? s->octets - sh->octets : 0;
-	rec.inner_vlan_id = s->first->inner_vlan_id;
-	rec.tcp_flags = s->tcp_flags;
-	rec.tos = s->first->tos;
+	rec.tcp_flags = fwd->tcp_flags;
+	if (c->biflow) {
+		bool syn = (s->first_tcp_flags & (CAP_EBPF_TCP_SYN | CAP_EBPF_TCP_ACK)) ==
+			   CAP_EBPF_TCP_SYN;
+
+		if (init)
+			key_reverse(&k, key);
+		k.direction = s->first_direction;
+		rec.rev_tcp_flags = rev->tcp_flags;
+		if (rev->packets) {
+			rec.rev_start_ms = wall_ms(c, rev->first_ns);
+			rec.rev_end_ms = wall_ms(c, rev->last_ns);
+		}
+		rec.biflow_direction = key->proto != LABELFLOW_TC_P_TCP || syn
+					       ? FLOWTAB_BIFLOW_INITIATOR
+					       : FLOWTAB_BIFLOW_ARBITRARY;
+	}
+	memcpy(&rec.key, &k, sizeof(rec.key));
+	rec.inner_vlan_id = s->inner_vlan_id;
+	rec.tos = s->tos;
 	rec.end_reason = reason;
-	rec.outer_ip_version = s->first->outer_ip_version;
-	memcpy(rec.outer_src_addr, s->first->outer_src_addr, sizeof(rec.outer_src_addr));
-	memcpy(rec.outer_dst_addr, s->first->outer_dst_addr, sizeof(rec.outer_dst_addr));
+	rec.outer_ip_version = s->outer_ip_version;
+	memcpy(rec.outer_src_addr, s->outer_src_addr, sizeof(rec.outer_src_addr));
+	memcpy(rec.outer_dst_addr, s->outer_dst_addr, sizeof(rec.outer_dst_addr));
 	c->user[CNT_RECORDS]++;
 	if (sink && sink->flow)
 		sink->flow(&rec, sink->user);
@@ -354,14 +496,20 @@ static void finish_todo(struct cap_ebpf *c, const struct capture_sink *sink)
 }
 
 typedef void (*flow_visit_fn)(struct cap_ebpf *c, const struct labelflow_tc_key *key,
-			      const struct labelflow_tc_value *vals, void *arg);
+			      const void *vals, void *arg);
+
+/* Entry i's per-CPU slots in a batch buffer. */
+static const void *batch_val(const struct cap_ebpf *c, __u32 i)
+{
+	return c->batch_vals + (size_t)i * (size_t)c->ncpus * c->value_size;
+}
 
 /* Double the batch buffers (a hash bucket held more entries than one batch). */
 static int batch_grow(struct cap_ebpf *c)
 {
 	uint32_t cap = c->batch_cap * 2;
 	struct labelflow_tc_key *keys;
-	struct labelflow_tc_value *vals;
+	uint8_t *vals;
 
 	if (cap > (1u << 16))
 		return -ENOSPC;
@@ -369,7 +517,7 @@ static int batch_grow(struct cap_ebpf *c)
 	if (!keys)
 		return -ENOMEM;
 	c->batch_keys = keys;
-	vals = realloc(c->batch_vals, (size_t)cap * (size_t)c->ncpus * sizeof(*vals));
+	vals = realloc(c->batch_vals, (size_t)cap * (size_t)c->ncpus * c->value_size);
 	if (!vals)
 		return -ENOMEM;
 	c->batch_vals = vals;
@@ -401,7 +549,7 @@ static int for_each_flow(struct cap_ebpf *c, flow_visit_fn fn, void *arg)
 			return err;
 		}
 		for (__u32 i = 0; i < count; i++)
-			fn(c, &c->batch_keys[i], &c->batch_vals[(size_t)i * (size_t)c->ncpus], arg);
+			fn(c, &c->batch_keys[i], batch_val(c, i), arg);
 		if (err == -ENOENT)
 			return 0;
 		in_batch = out_batch;
@@ -417,8 +565,8 @@ struct expire_arg {
 	const struct capture_sink *sink;
 };
 
-static void expire_visit(struct cap_ebpf *c, const struct labelflow_tc_key *key,
-			 const struct labelflow_tc_value *vals, void *argp)
+static void expire_visit(struct cap_ebpf *c, const struct labelflow_tc_key *key, const void *vals,
+			 void *argp)
 {
 	const struct expire_arg *arg = argp;
 	struct cap_ebpf_shadow *sh = g_hash_table_lookup(c->shadow, key);
@@ -428,14 +576,14 @@ static void expire_visit(struct cap_ebpf *c, const struct labelflow_tc_key *key,
 	uint8_t reason = 0;
 
 	flow_sum(c, vals, &s);
-	if (!s.first)
+	if (!s.any)
 		return;
 	report_ms = sh ? sh->report_ms : wall_ms(c, s.first_ns);
 	if (arg->flush)
 		reason = FLOWTAB_END_FORCED;
 	else if (wall_ms(c, s.last_ns) + c->idle_timeout_ms <= arg->now_ms)
 		reason = FLOWTAB_END_IDLE;
-	else if (s.tcp_flags & CAP_EBPF_TCP_FIN_RST)
+	else if (tcp_ended(c, &s))
 		reason = FLOWTAB_END_EOF_DETECTED;
 	else if (report_ms + c->active_timeout_ms <= arg->now_ms)
 		reason = FLOWTAB_END_ACTIVE;
@@ -447,13 +595,16 @@ static void expire_visit(struct cap_ebpf *c, const struct labelflow_tc_key *key,
 			sh = g_new0(struct cap_ebpf_shadow, 1);
 			memcpy(&sh->key, key, sizeof(sh->key));
 			sh->start_ms = wall_ms(c, s.first_ns);
+			sh->init = s.init;
 			g_hash_table_insert(c->shadow, &sh->key, sh);
 		}
 		sh->report_ms = arg->now_ms;
-		if (s.packets > sh->packets)
-			sh->packets = s.packets;
-		if (s.octets > sh->octets)
-			sh->octets = s.octets;
+		for (int j = 0; j < 2; j++) {
+			if (s.side[j].packets > sh->packets[j])
+				sh->packets[j] = s.side[j].packets;
+			if (s.side[j].octets > sh->octets[j])
+				sh->octets[j] = s.side[j].octets;
+		}
 		return;
 	}
 	memset(&t, 0, sizeof(t));
@@ -490,7 +641,7 @@ static void flush_all(struct cap_ebpf *c, const struct capture_sink *sink)
 			struct cap_ebpf_shadow *sh = g_hash_table_lookup(c->shadow, key);
 			struct flow_sum s;
 
-			flow_sum(c, &c->batch_vals[(size_t)i * (size_t)c->ncpus], &s);
+			flow_sum(c, batch_val(c, i), &s);
 			emit(c, key, &s, sh, FLOWTAB_END_FORCED, sink);
 			if (sh)
 				g_hash_table_remove(c->shadow, key);
@@ -864,8 +1015,8 @@ struct detach_arg {
 	uint32_t ifindex;
 };
 
-static void detach_visit(struct cap_ebpf *c, const struct labelflow_tc_key *key,
-			 const struct labelflow_tc_value *vals, void *argp)
+static void detach_visit(struct cap_ebpf *c, const struct labelflow_tc_key *key, const void *vals,
+			 void *argp)
 {
 	const struct detach_arg *arg = argp;
 	struct cap_ebpf_todo t;
@@ -971,6 +1122,35 @@ int cap_ebpf_get_counters(const struct capture *base, uint64_t *ret_values, size
 	return 0;
 }
 
+static void cap_ebpf_counters(const struct capture *base, capture_counter_fn fn, void *user)
+{
+	uint64_t v[LABELFLOW_TC_CNT_COUNT + CNT_USER_COUNT];
+	size_t n = cap_ebpf_counter_count();
+
+	if (cap_ebpf_get_counters(base, v, n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		fn(cap_ebpf_counter_name(i), v[i], user);
+}
+
+static bool cap_ebpf_sampling_stats(const struct capture *base, struct sampler_stats *ret_stats)
+{
+	const struct cap_ebpf *c = (const struct cap_ebpf *)base;
+	struct sampler_stats ss = {0};
+	uint32_t zero = 0;
+
+	if (c->sampling_interval <= 1)
+		return false;
+	if (bpf_map_lookup_elem(c->sampling_fd, &zero, c->smp_vals) < 0)
+		return false;
+	for (int cpu = 0; cpu < c->ncpus; cpu++) {
+		ss.observed += c->smp_vals[cpu].observed;
+		ss.selected += c->smp_vals[cpu].selected;
+	}
+	*ret_stats = ss;
+	return true;
+}
+
 /* ---- test hook ----------------------------------------------------------------------- */
 
 int cap_ebpf_test_run(struct capture *base, const void *frame, uint32_t len, uint32_t ifindex,
@@ -1030,6 +1210,7 @@ static void cap_ebpf_close(struct capture *base)
 	free(c->batch_vals);
 	free(c->one_vals);
 	free(c->if_vals);
+	free(c->smp_vals);
 	free(c);
 }
 
@@ -1042,6 +1223,8 @@ static const struct capture_ops cap_ebpf_ops = {
 	.fd = cap_ebpf_fd,
 	.stats = cap_ebpf_stats,
 	.iface_stats = cap_ebpf_iface_stats,
+	.counters = cap_ebpf_counters,
+	.sampling_stats = cap_ebpf_sampling_stats,
 	.close = cap_ebpf_close,
 };
 
@@ -1082,6 +1265,17 @@ struct capture *cap_ebpf_new(const struct capture_live_config *config)
 		log_error("eBPF capture: unknown tunnel view %u", config->tunnel_view);
 		goto fail;
 	}
+	c->sampling_interval = 1;
+	if (config && config->sampling_interval > 1)
+		c->sampling_interval = config->sampling_interval;
+	if (c->sampling_interval > SAMPLER_MAX_INTERVAL) {
+		log_error("eBPF capture: sampling interval %u is not 1..%u", c->sampling_interval,
+			  SAMPLER_MAX_INTERVAL);
+		goto fail;
+	}
+	c->biflow = config && config->biflow;
+	c->value_size =
+		c->biflow ? sizeof(struct labelflow_tc_bivalue) : sizeof(struct labelflow_tc_value);
 
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0) {
@@ -1090,13 +1284,14 @@ struct capture *cap_ebpf_new(const struct capture_live_config *config)
 	}
 	c->batch_cap = CAP_EBPF_BATCH;
 	c->batch_keys = calloc(c->batch_cap, sizeof(*c->batch_keys));
-	c->batch_vals = calloc((size_t)c->batch_cap * (size_t)c->ncpus, sizeof(*c->batch_vals));
-	c->one_vals = calloc((size_t)c->ncpus, sizeof(*c->one_vals));
+	c->batch_vals = calloc((size_t)c->batch_cap * (size_t)c->ncpus, c->value_size);
+	c->one_vals = calloc((size_t)c->ncpus, c->value_size);
 	c->if_vals = calloc((size_t)c->ncpus, sizeof(*c->if_vals));
+	c->smp_vals = calloc((size_t)c->ncpus, sizeof(*c->smp_vals));
 	c->shadow = g_hash_table_new_full(shadow_hash, shadow_equal, NULL, g_free);
 	c->ifaces = g_array_new(FALSE, TRUE, sizeof(struct cap_ebpf_iface));
 	c->todo = g_array_new(FALSE, TRUE, sizeof(struct cap_ebpf_todo));
-	if (!c->batch_keys || !c->batch_vals || !c->one_vals || !c->if_vals)
+	if (!c->batch_keys || !c->batch_vals || !c->one_vals || !c->if_vals || !c->smp_vals)
 		goto fail;
 
 	c->skel = labelflow_tc__open();
@@ -1106,7 +1301,12 @@ struct capture *cap_ebpf_new(const struct capture_live_config *config)
 	}
 	if (config)
 		c->skel->rodata->tunnel_view = config->tunnel_view;
-	err = bpf_map__set_max_entries(c->skel->maps.lf_flows, max_flows);
+	c->skel->rodata->sampling_interval = c->sampling_interval;
+	c->skel->rodata->biflow = c->biflow;
+	/* The map of the other mode is never written: one entry, nothing allocated. */
+	err = bpf_map__set_max_entries(c->skel->maps.lf_flows, c->biflow ? 1 : max_flows);
+	if (!err)
+		err = bpf_map__set_max_entries(c->skel->maps.lf_biflows, c->biflow ? max_flows : 1);
 	if (!err)
 		err = bpf_map__set_max_entries(c->skel->maps.lf_ring, ring_size(ring_bytes));
 	if (err) {
@@ -1120,7 +1320,8 @@ struct capture *cap_ebpf_new(const struct capture_live_config *config)
 			  strerror(-err));
 		goto fail;
 	}
-	c->flows_fd = bpf_map__fd(c->skel->maps.lf_flows);
+	c->flows_fd = bpf_map__fd(c->biflow ? c->skel->maps.lf_biflows : c->skel->maps.lf_flows);
+	c->sampling_fd = bpf_map__fd(c->skel->maps.lf_sampling);
 	c->ifstats_fd = bpf_map__fd(c->skel->maps.lf_ifstats);
 	/* Slot 0 counts packets of interfaces without an entry of their own. */
 	err = ifstats_create(c, 0, 0);
@@ -1134,8 +1335,10 @@ struct capture *cap_ebpf_new(const struct capture_live_config *config)
 		goto fail;
 	}
 	clock_sync(c);
-	log_info("eBPF capture loaded: %" PRIu32 " flows, %" PRIu32 "-byte ring, %d CPUs",
-		 max_flows, ring_size(ring_bytes), c->ncpus);
+	log_info("eBPF capture loaded: %" PRIu32 " %s, %" PRIu32 "-byte ring, %d CPUs, "
+		 "sampling 1 in %" PRIu32,
+		 max_flows, c->biflow ? "biflows" : "flows", ring_size(ring_bytes), c->ncpus,
+		 c->sampling_interval);
 	return &c->base;
 fail:
 	cap_ebpf_close(&c->base);

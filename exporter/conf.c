@@ -504,13 +504,6 @@ int conf_validate(const struct conf *c, char *errbuf, size_t errbuf_size)
 			 "export.elements_file and export.templates_file are required");
 		return -EINVAL;
 	}
-	if (c->backend == CONF_BACKEND_EBPF && !c->read_file &&
-	    (c->flow.biflow || c->export.ipfix.sampling_interval > 1)) {
-		snprintf(errbuf, errbuf_size,
-			 "flow.biflow and flow.sampling_interval need the pcap backend: the eBPF "
-			 "backend meters uniflows of every packet in the kernel");
-		return -EINVAL;
-	}
 	if (c->k8s.enabled && c->read_file && c->k8s.sync_timeout_ms == 0) {
 		snprintf(errbuf, errbuf_size,
 			 "kubernetes.sync_timeout_ms must be > 0 when reading a file with the "

@@ -415,6 +415,22 @@ static void handle_signals(struct pipeline *pl)
 	}
 }
 
+/* Where report() writes a backend's own counters (capture_ops.counters). */
+struct report_out {
+	FILE *out;	     /* borrowed; NULL: log lines */
+	const char *backend; /* borrowed: the backend's name */
+};
+
+static void report_counter(const char *name, uint64_t value, void *user)
+{
+	const struct report_out *ro = user;
+
+	if (ro->out)
+		fprintf(ro->out, "capture.%s.%s=%" PRIu64 "\n", ro->backend, name, value);
+	else
+		log_info("counter capture.%s.%s=%" PRIu64, ro->backend, name, value);
+}
+
 /* Counters as key=value lines to out, or as log lines when out is NULL. */
 static void report(const struct pipeline *pl, FILE *out)
 {
@@ -454,17 +470,10 @@ static void report(const struct pipeline *pl, FILE *out)
 			EMIT("capture.netlink_overflows=%" PRIu64,
 			     follow_get_stats(pl->follow)->overflows);
 		}
-		if (strcmp(pl->cap->ops->name, "ebpf") == 0) {
-			uint64_t v[64];
-			size_t n = cap_ebpf_counter_count();
+		if (pl->cap->ops->counters) {
+			struct report_out ro = {.out = out, .backend = pl->cap->ops->name};
 
-			if (n > 64)
-				n = 64;
-			if (cap_ebpf_get_counters(pl->cap, v, n) == 0) {
-				for (size_t i = 0; i < n; i++)
-					EMIT("capture.ebpf.%s=%" PRIu64, cap_ebpf_counter_name(i),
-					     v[i]);
-			}
+			pl->cap->ops->counters(pl->cap, report_counter, &ro);
 		}
 		for (size_t i = 0; pl->stopped && i < pl->n_final_ifaces; i++) {
 			const struct iface_snap *f = &pl->final_ifaces[i];
@@ -525,11 +534,14 @@ static void report(const struct pipeline *pl, FILE *out)
 		EMIT("export.select_bad_labels=%" PRIu64, ss->bad_labels);
 	}
 	if (pl->sampler) {
-		const struct sampler_stats *ss = sampler_get_stats(pl->sampler);
+		struct sampler_stats ss = *sampler_get_stats(pl->sampler);
 
+		/* A backend that samples in the kernel hands main no frames to sample. */
+		if (pl->cap && pl->cap->ops->sampling_stats)
+			pl->cap->ops->sampling_stats(pl->cap, &ss);
 		EMIT("sampling.interval=%u", sampler_interval(pl->sampler));
-		EMIT("sampling.observed=%" PRIu64, ss->observed);
-		EMIT("sampling.selected=%" PRIu64, ss->selected);
+		EMIT("sampling.observed=%" PRIu64, ss.observed);
+		EMIT("sampling.selected=%" PRIu64, ss.selected);
 	}
 	for (size_t i = 0; i < export_n_targets(pl->exporter); i++) {
 		const char *name = "";
@@ -754,6 +766,8 @@ static int open_captures(struct pipeline *pl)
 	c->live.idle_timeout_ms = c->flow.idle_timeout_ms;
 	c->live.active_timeout_ms = c->flow.active_timeout_ms;
 	c->live.tunnel_view = c->decode.tunnel_view;
+	c->live.biflow = c->flow.biflow;
+	c->live.sampling_interval = c->export.ipfix.sampling_interval;
 	pl->cap = c->backend == CONF_BACKEND_EBPF ? cap_ebpf_new(&c->live)
 						  : cap_pcap_new_live(&c->live);
 	if (!pl->cap)

@@ -16,15 +16,21 @@
 
 /*
  * Open and load the BPF object (the kernel verifies it here) with config's max_flows,
- * ring_bytes, tunnel_view and flow timeouts (0 = defaults: 65536 flows, 1 MiB ring,
- * inner view, 15 s idle, 60 s active). Nothing is attached yet: call ops->attach per
- * interface. Routes libbpf's messages into log.h. Returns NULL (logged) on failure.
+ * ring_bytes, tunnel_view, flow timeouts, sampling_interval and biflow (0 = defaults:
+ * 65536 flows, 1 MiB ring, inner view, 15 s idle, 60 s active, every packet, uniflows).
+ * Nothing is attached yet: call ops->attach per interface. Routes libbpf's messages into
+ * log.h. Returns NULL (logged) on failure, including a sampling interval above
+ * SAMPLER_MAX_INTERVAL.
  *
  * The ops, beyond capture.h: attach creates two TCX links (clsact filters at handle and
  * priority 0x4c46 on kernels without TCX) after removing filters a dead labelflowd left
  * there; expire reads the whole kernel map, O(map entries) per call, plus one syscall per
  * ended flow; dispatch hands packets that found the map full to sink->packet (max_items
- * <= 0: all waiting); fd is the ring buffer's epoll fd. Not thread-safe: one thread.
+ * <= 0: all waiting); fd is the ring buffer's epoll fd; counters emits the
+ * cap_ebpf_get_counters() values by name; sampling_stats sums the kernel sampler's
+ * per-CPU counts (false when not sampling). With biflow, expire hands sink->flow RFC 5103
+ * records (initiator = the side whose first packet is the earliest over all CPUs), and the
+ * ring's packets carry their own (non-canonical) keys. Not thread-safe: one thread.
  */
 struct capture *cap_ebpf_new(const struct capture_live_config *config);
 

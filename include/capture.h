@@ -15,6 +15,7 @@
 
 #include "decode.h"
 #include "flowtab.h"
+#include "sampler.h"
 
 /* Direction of a captured frame, when the backend knows it. */
 #define CAPTURE_DIR_UNKNOWN 0xff
@@ -61,7 +62,18 @@ struct capture_live_config {
 	uint32_t max_flows;  /* kernel flow map entries (eBPF; default 65536) */
 	uint32_t ring_bytes; /* map-full fallback ring buffer (eBPF; default 1 MiB) */
 	uint8_t tunnel_view; /* enum decode_tunnel_view, for backends that decode */
+	/*
+	 * For backends that meter flows themselves (eBPF): 1-in-N packet sampling before
+	 * metering (0 or 1: every packet), and RFC 5103 biflows (flowtab_config.biflow).
+	 * Backends with a NULL sampling_stats op ignore sampling_interval: main samples the
+	 * frames they hand over.
+	 */
+	uint32_t sampling_interval;
+	bool biflow;
 };
+
+/* One named backend counter for capture_ops.counters; name borrowed for the call. */
+typedef void (*capture_counter_fn)(const char *name, uint64_t value, void *user);
 
 struct capture;
 
@@ -101,6 +113,17 @@ struct capture_ops {
 	 */
 	bool (*iface_stats)(const struct capture *c, size_t i, const char **ret_name,
 			    struct capture_stats *ret_stats);
+	/*
+	 * The backend's own counters beyond stats, one emit call per counter (stable
+	 * snake_case names, totals since open). NULL: none.
+	 */
+	void (*counters)(const struct capture *c, capture_counter_fn emit, void *user);
+	/*
+	 * Backends that sample packets themselves (capture_live_config.sampling_interval):
+	 * the selector's counts, to report instead of main's sampler. Returns false when
+	 * this capture does not sample. NULL: the backend never samples.
+	 */
+	bool (*sampling_stats)(const struct capture *c, struct sampler_stats *ret_stats);
 	void (*close)(struct capture *c);
 };
 

@@ -3,8 +3,10 @@
  * labelflow_tc: the kernel half of the eBPF capture. One TC program per direction parses
  * each packet exactly as exporter/decode.c parses a frame (Ethernet, 802.1Q/QinQ in the
  * packet or in skb metadata, IPv4/IPv6, L4, VXLAN/Geneve/IPIP/GRE/NVGRE) and meters it in
- * a per-CPU flow hash; only when that map is full does a packet go to user space, through
- * a ring buffer. It never changes the packet and always returns TC_ACT_UNSPEC.
+ * a per-CPU flow hash (uniflows, or RFC 5103 biflows under one canonical key); only when
+ * that map is full does a packet go to user space, through a ring buffer. An optional
+ * 1-in-N count-based sampler runs first. It never changes the packet and always returns
+ * TC_ACT_UNSPEC.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -47,6 +49,8 @@
 /* Tunables, set through the skeleton's rodata before load. */
 const volatile __u8 tunnel_view = 0;		       /* enum decode_tunnel_view */
 const volatile __u64 frag_timeout_ns = 30000000000ULL; /* decode's frag_timeout_ms */
+const volatile __u32 sampling_interval = 1; /* 1-in-N packet sampling; 0 and 1: every packet */
+const volatile __u8 biflow = 0;		    /* meter in lf_biflows instead of lf_flows */
 
 /* Flows. max_entries is set from capture_live_config.max_flows before load. */
 struct {
@@ -56,6 +60,23 @@ struct {
 	__type(key, struct labelflow_tc_key);
 	__type(value, struct labelflow_tc_value);
 } lf_flows SEC(".maps");
+
+/* Biflows (tunable biflow), keyed by the canonical key. Sized like lf_flows before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, LABELFLOW_TC_DEFAULT_MAX_FLOWS);
+	__type(key, struct labelflow_tc_key);
+	__type(value, struct labelflow_tc_bivalue);
+} lf_biflows SEC(".maps");
+
+/* The sampler's countdown and counts, one per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct labelflow_tc_sampling);
+} lf_sampling SEC(".maps");
 
 /* Packets that found the flow map full. Size set from capture_live_config.ring_bytes. */
 struct {
@@ -108,6 +129,9 @@ struct scratch {
 	struct labelflow_tc_event ev;
 	struct l3 outer;
 	struct l3 inner;
+	struct labelflow_tc_key ck; /* biflow: the canonical key */
+	struct labelflow_tc_key rk; /* biflow: the reverse key */
+	struct labelflow_tc_bivalue bv;
 };
 
 struct {
@@ -487,17 +511,149 @@ static __always_inline void first_packet(struct labelflow_tc_value *v,
 	__builtin_memcpy(v->outer_dst_addr, ev->outer_dst_addr, 16);
 }
 
-/*
- * Meter one packet view in lf_flows; when no entry can be made, hand it to user space
- * through lf_ring; when that is full too, count the loss. Exactly one of the three
- * counters c_map, c_ring, c_lost is incremented.
- */
-static __always_inline void account(struct labelflow_tc_ifstats *st,
-				    const struct labelflow_tc_event *ev, int c_map, int c_ring,
-				    int c_lost)
+/* No entry can be made: hand the packet to user space, or count it lost. */
+static __always_inline void to_ring(struct labelflow_tc_ifstats *st,
+				    const struct labelflow_tc_event *ev, int c_ring, int c_lost)
 {
+	st->cnt[LABELFLOW_TC_CNT_MAP_FULL]++;
+	if (bpf_ringbuf_output(&lf_ring, (void *)ev, sizeof(*ev), 0))
+		st->cnt[c_lost]++;
+	else
+		st->cnt[c_ring]++;
+}
+
+/*
+ * The key of the other direction, as flowtab.c's key_reverse(): addresses and ports
+ * swapped, or for ICMP the request and reply types. Returns 0 for ICMP messages without a
+ * reply (never paired).
+ */
+static __always_inline int key_reverse(struct labelflow_tc_key *r, const struct labelflow_tc_key *k)
+{
+	int icmp = (k->ip_version == 4 && k->proto == LABELFLOW_TC_P_ICMP) ||
+		   (k->ip_version == 6 && k->proto == LABELFLOW_TC_P_ICMPV6);
+	int rtype = 0;
+
+	if (icmp) {
+		rtype = labelflow_tc_icmp_reply(k->ip_version, (__u8)(k->dst_port >> 8));
+		if (rtype < 0)
+			return 0;
+	}
+	__builtin_memcpy(r, k, sizeof(*r));
+	__builtin_memcpy(r->src_addr, k->dst_addr, 16);
+	__builtin_memcpy(r->dst_addr, k->src_addr, 16);
+	if (icmp) {
+		r->dst_port = (__u16)((__u32)rtype << 8 | (k->dst_port & 0xff));
+	} else {
+		r->src_port = k->dst_port;
+		r->dst_port = k->src_port;
+	}
+	return 1;
+}
+
+static __always_inline int bytes_cmp(const __u8 *a, const __u8 *b, __u32 n)
+{
+	for (__u32 i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return a[i] < b[i] ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Fill sc->ck with the canonical biflow key of sc->ev.key, as flowtab.c's key_canonical():
+ * the smaller as bytes of the key and its reverse, direction 0. Returns 1 when the
+ * canonical key is the reverse of the packet's (the packet belongs to side 1).
+ */
+static __always_inline int key_canonical(struct scratch *sc)
+{
+	int c = bytes_cmp(sc->ev.key.src_addr, sc->ev.key.dst_addr, 16);
+
+	__builtin_memcpy(&sc->ck, &sc->ev.key, sizeof(sc->ck));
+	sc->ck.direction = 0;
+	if (c < 0 || !key_reverse(&sc->rk, &sc->ck))
+		return 0;
+	if (c == 0)
+		c = bytes_cmp((const __u8 *)&sc->ck, (const __u8 *)&sc->rk, sizeof(sc->ck));
+	if (c <= 0)
+		return 0;
+	__builtin_memcpy(&sc->ck, &sc->rk, sizeof(sc->ck));
+	return 1;
+}
+
+static __always_inline void bi_first_packet(struct labelflow_tc_bivalue *v,
+					    const struct labelflow_tc_event *ev, __u8 side)
+{
+	v->first_side = side;
+	v->first_direction = ev->key.direction;
+	v->first_tcp_flags = ev->tcp_flags;
+	v->tos = ev->tos;
+	v->inner_vlan_id = ev->inner_vlan_id;
+	v->outer_ip_version = ev->outer_ip_version;
+	__builtin_memcpy(v->outer_src_addr, ev->outer_src_addr, 16);
+	__builtin_memcpy(v->outer_dst_addr, ev->outer_dst_addr, 16);
+}
+
+static __always_inline void bi_add(struct labelflow_tc_side *s, const struct labelflow_tc_event *ev)
+{
+	if (s->packets == 0)
+		s->first_ns = ev->ts_ns;
+	s->packets++;
+	s->octets += ev->octets;
+	s->last_ns = ev->ts_ns;
+	s->tcp_flags |= ev->tcp_flags;
+}
+
+/* account() in biflow mode: the side of the canonical entry this packet belongs to. */
+static __always_inline void account_bi(struct labelflow_tc_ifstats *st, struct scratch *sc,
+				       int c_map, int c_ring, int c_lost)
+{
+	const struct labelflow_tc_event *ev = &sc->ev;
+	struct labelflow_tc_bivalue *v;
+	__u8 side = (__u8)key_canonical(sc);
+	long err;
+
+	v = bpf_map_lookup_elem(&lf_biflows, &sc->ck);
+	if (!v) {
+		v = &sc->bv;
+		__builtin_memset(v, 0, sizeof(*v));
+		bi_first_packet(v, ev, side);
+		bi_add(side ? &v->side[1] : &v->side[0], ev);
+		v->gso_segs = ev->gso_segs;
+		err = bpf_map_update_elem(&lf_biflows, &sc->ck, v, BPF_NOEXIST);
+		if (!err) {
+			st->cnt[c_map]++;
+			return;
+		}
+		v = NULL;
+		if (err == -EEXIST)
+			v = bpf_map_lookup_elem(&lf_biflows, &sc->ck);
+		if (!v) {
+			to_ring(st, ev, c_ring, c_lost);
+			return;
+		}
+	}
+	if (v->side[0].packets == 0 && v->side[1].packets == 0) /* this CPU's first packet */
+		bi_first_packet(v, ev, side);
+	bi_add(side ? &v->side[1] : &v->side[0], ev);
+	v->gso_segs += ev->gso_segs;
+	st->cnt[c_map]++;
+}
+
+/*
+ * Meter one packet view in lf_flows (lf_biflows in biflow mode); when no entry can be
+ * made, hand it to user space through lf_ring; when that is full too, count the loss.
+ * Exactly one of the three counters c_map, c_ring, c_lost is incremented.
+ */
+static __always_inline void account(struct labelflow_tc_ifstats *st, struct scratch *sc, int c_map,
+				    int c_ring, int c_lost)
+{
+	const struct labelflow_tc_event *ev = &sc->ev;
 	struct labelflow_tc_value *v, nv;
 	long err;
+
+	if (biflow) {
+		account_bi(st, sc, c_map, c_ring, c_lost);
+		return;
+	}
 
 	v = bpf_map_lookup_elem(&lf_flows, &ev->key);
 	if (!v) {
@@ -517,11 +673,7 @@ static __always_inline void account(struct labelflow_tc_ifstats *st,
 		if (err == -EEXIST)
 			v = bpf_map_lookup_elem(&lf_flows, &ev->key);
 		if (!v) {
-			st->cnt[LABELFLOW_TC_CNT_MAP_FULL]++;
-			if (bpf_ringbuf_output(&lf_ring, (void *)ev, sizeof(*ev), 0))
-				st->cnt[c_lost]++;
-			else
-				st->cnt[c_ring]++;
+			to_ring(st, ev, c_ring, c_lost);
 			return;
 		}
 	}
@@ -541,7 +693,7 @@ static __always_inline void handle(struct __sk_buff *skb, __u8 direction)
 	struct labelflow_tc_event *ev;
 	struct l3 *outer, *inner;
 	struct scratch *sc;
-	__u32 ifindex = skb->ifindex, zero = 0, len = skb->len, off = 0, id = 0, i;
+	__u32 ifindex = skb->ifindex, zero = 0, len = skb->len, off = 0, id = 0, i, gso_segs;
 	__u16 etype, ntags = 0;
 	__u8 want = 0, type = 0, b[4];
 	int rc;
@@ -553,16 +705,33 @@ static __always_inline void handle(struct __sk_buff *skb, __u8 direction)
 	if (!st || !sc)
 		return; /* key 0 is created before any attach, an array slot always exists */
 	st->cnt[LABELFLOW_TC_CNT_PACKETS]++;
+	gso_segs = skb->gso_segs ? skb->gso_segs : 1;
+	st->cnt[LABELFLOW_TC_CNT_GSO_SEGS] += gso_segs;
+
+	/* 1-in-N before anything else, as exporter/sampler.c before decode. */
+	if (sampling_interval > 1) {
+		struct labelflow_tc_sampling *smp = bpf_map_lookup_elem(&lf_sampling, &zero);
+
+		if (smp) { /* an array slot always exists */
+			smp->observed++;
+			if (smp->skip) {
+				smp->skip--;
+				st->cnt[LABELFLOW_TC_CNT_SAMPLED_OUT]++;
+				return;
+			}
+			smp->skip = sampling_interval - 1;
+			smp->selected++;
+		}
+	}
+
 	ev = &sc->ev;
 	outer = &sc->outer;
 	inner = &sc->inner;
-
 	__builtin_memset(ev, 0, sizeof(*ev));
 	ev->key.ifindex = ifindex;
 	ev->key.direction = direction;
 	ev->ts_ns = bpf_ktime_get_ns();
-	ev->gso_segs = skb->gso_segs ? skb->gso_segs : 1;
-	st->cnt[LABELFLOW_TC_CNT_GSO_SEGS] += ev->gso_segs;
+	ev->gso_segs = gso_segs;
 
 	if (!(st->flags & LABELFLOW_TC_IF_L3)) {
 		if (len < ETH_HLEN || bpf_skb_load_bytes(skb, 12, b, 2)) {
@@ -647,7 +816,7 @@ static __always_inline void handle(struct __sk_buff *skb, __u8 direction)
 		ev->outer_ip_version = outer->ver;
 		__builtin_memcpy(ev->outer_src_addr, outer->src, 16);
 		__builtin_memcpy(ev->outer_dst_addr, outer->dst, 16);
-		account(st, ev, LABELFLOW_TC_CNT_METERED, LABELFLOW_TC_CNT_RING,
+		account(st, sc, LABELFLOW_TC_CNT_METERED, LABELFLOW_TC_CNT_RING,
 			LABELFLOW_TC_CNT_RING_FULL);
 		if (tunnel_view != VIEW_BOTH)
 			return;
@@ -656,13 +825,13 @@ static __always_inline void handle(struct __sk_buff *skb, __u8 direction)
 		ev->outer_ip_version = 0;
 		__builtin_memset(ev->outer_src_addr, 0, 16);
 		__builtin_memset(ev->outer_dst_addr, 0, 16);
-		account(st, ev, LABELFLOW_TC_CNT_OUTER_METERED, LABELFLOW_TC_CNT_OUTER_RING,
+		account(st, sc, LABELFLOW_TC_CNT_OUTER_METERED, LABELFLOW_TC_CNT_OUTER_RING,
 			LABELFLOW_TC_CNT_OUTER_RING_FULL);
 		return;
 	}
 	/* Not tunnelled, or the outer view only (tunnel_type/tunnel_id still set). */
 	key_from(ev, outer);
-	account(st, ev, LABELFLOW_TC_CNT_METERED, LABELFLOW_TC_CNT_RING,
+	account(st, sc, LABELFLOW_TC_CNT_METERED, LABELFLOW_TC_CNT_RING,
 		LABELFLOW_TC_CNT_RING_FULL);
 }
 

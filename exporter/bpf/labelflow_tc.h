@@ -16,6 +16,11 @@
 #define LABELFLOW_TC_MAX_VLAN_TAGS	6    /* in-packet 802.1Q/802.1ad tags walked */
 #define LABELFLOW_TC_MAX_IPV6_EXT	8    /* IPv6 extension headers walked */
 
+/* IP protocol numbers the biflow key needs, on both sides. */
+#define LABELFLOW_TC_P_ICMP   1
+#define LABELFLOW_TC_P_TCP    6
+#define LABELFLOW_TC_P_ICMPV6 58
+
 /* lf_ifstats value flags, set by user space at attach (identical on every CPU). */
 #define LABELFLOW_TC_IF_L3 0x1 /* no link header: the packet starts with IPv4/IPv6 */
 
@@ -61,6 +66,52 @@ struct labelflow_tc_value {
 	__u8 pad[3];
 };
 
+/*
+ * Biflow mode (tunable biflow = 1): one side of a conversation in one CPU's slot of a
+ * lf_biflows entry. Side 0 holds the packets whose key is the entry's (canonical) key,
+ * side 1 those whose key is its reverse. packets == 0: this CPU saw no packet of the side.
+ */
+struct labelflow_tc_side {
+	__u64 packets;
+	__u64 octets;
+	__u64 first_ns; /* the side's first packet on this CPU (CLOCK_MONOTONIC) */
+	__u64 last_ns;
+	__u8 tcp_flags; /* OR since the entry was created */
+	__u8 pad[7];
+};
+
+/*
+ * Per-CPU biflow counters (lf_biflows value), keyed by the canonical key: of a packet's key
+ * and its reverse (addresses and ports swapped; ICMP request and reply types swapped), the
+ * smaller as bytes, direction 0, as flowtab.c's biflow key. The first_* fields and the
+ * first-packet attributes belong to the slot's first packet (either side); user space takes
+ * the slot whose first packet is the earliest: that packet's sender is the initiator.
+ */
+struct labelflow_tc_bivalue {
+	struct labelflow_tc_side side[2];
+	__u64 gso_segs; /* both sides */
+	__u8 outer_src_addr[16];
+	__u8 outer_dst_addr[16];
+	__u16 inner_vlan_id;
+	__u8 tos;
+	__u8 outer_ip_version;
+	__u8 first_side;      /* 0 or 1: the side of the slot's first packet */
+	__u8 first_direction; /* its key.direction */
+	__u8 first_tcp_flags; /* its TCP flags (SYN without ACK: a known initiator) */
+	__u8 pad;
+};
+
+/*
+ * Packet sampling state (lf_sampling, per-CPU array of one): 1-in-N systematic count-based
+ * selection as exporter/sampler.c, but with one countdown per CPU: after K packets on a
+ * CPU exactly ceil(K / N) of them were selected on that CPU.
+ */
+struct labelflow_tc_sampling {
+	__u64 observed; /* packets the sampler saw (selectorIdTotalPktsObserved) */
+	__u64 selected; /* packets it took (selectorIdTotalPktsSelected) */
+	__u64 skip;	/* packets still to skip before the next one taken */
+};
+
 /* One packet handed to user space when the flow map is full (lf_ring). 112 bytes. */
 struct labelflow_tc_event {
 	struct labelflow_tc_key key;
@@ -80,7 +131,7 @@ struct labelflow_tc_event {
 /*
  * Per-CPU counters per interface (lf_ifstats value; key 0 collects packets of interfaces
  * with no entry). Invariant per interface and in total, once the program is idle:
- *   PACKETS == METERED + RING + RING_FULL + sum(drops, NON_IP .. VLAN_TOO_DEEP).
+ *   PACKETS == METERED + RING + RING_FULL + SAMPLED_OUT + sum(drops, NON_IP .. VLAN_TOO_DEEP).
  * The counters after LABELFLOW_TC_CNT_LAST_DROP are informational (a packet may appear in
  * several or none of them); OUTER_* count the extra outer views of tunnel_view "both".
  */
@@ -112,6 +163,7 @@ enum labelflow_tc_counter {
 	LABELFLOW_TC_CNT_OUTER_METERED,
 	LABELFLOW_TC_CNT_OUTER_RING,
 	LABELFLOW_TC_CNT_OUTER_RING_FULL,
+	LABELFLOW_TC_CNT_SAMPLED_OUT, /* skipped by the 1-in-N sampler: not parsed, not metered */
 	LABELFLOW_TC_CNT_COUNT,
 };
 
@@ -146,5 +198,39 @@ struct labelflow_tc_frag {
 	__u8 proto; /* protocol after the IPv6 extension headers */
 	__u8 pad[3];
 };
+
+/*
+ * The ICMP/ICMPv6 type that answers type (and the reverse), or -1: the only ICMP messages
+ * a biflow pairs, as flowtab.c's icmp_reply_type(). Shared by the program and user space.
+ */
+static inline int labelflow_tc_icmp_reply(__u8 ip_version, __u8 type)
+{
+	if (ip_version == 4) {
+		switch (type) {
+		case 8:
+			return 0;
+		case 0:
+			return 8;
+		case 13:
+		case 15:
+		case 17:
+			return type + 1;
+		case 14:
+		case 16:
+		case 18:
+			return type - 1;
+		}
+		return -1;
+	}
+	switch (type) {
+	case 128:
+	case 139:
+		return type + 1;
+	case 129:
+	case 140:
+		return type - 1;
+	}
+	return -1;
+}
 
 #endif

@@ -27,8 +27,10 @@
 
 #include "cap_ebpf.h"
 #include "decode.h"
+#include "flowtab.h"
 #include "log.h"
 #include "pktbuild.h"
+#include "sampler.h"
 
 #define RUN_IFINDEX 1		/* bpf_prog_test_run runs the skb on the loopback device */
 #define TC_UNSPEC   0xffffffffu /* TC_ACT_UNSPEC (-1) as the unsigned retval */
@@ -113,7 +115,8 @@ static void check_balance(const struct capture *c)
 		"non_ip",	  "truncated_l2",     "bad_ip_version", "truncated_ip",
 		"bad_ip_hdr_len", "bad_ip_total_len", "bad_ipv6_ext",	"vlan_too_deep",
 	};
-	uint64_t sum = counter(c, "metered") + counter(c, "ring") + counter(c, "ring_full");
+	uint64_t sum = counter(c, "metered") + counter(c, "ring") + counter(c, "ring_full") +
+		       counter(c, "sampled_out");
 
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
 		sum += counter(c, drops[i]);
@@ -1296,6 +1299,448 @@ Test(cap_ebpf, bad_config_is_refused)
 	quiet();
 	log_set_level(LOG_LVL_ERROR + 0);
 	cr_assert_null(cap_ebpf_new(&cfg));
+}
+
+/* ---- sampling ------------------------------------------------------------------------ */
+
+/*
+ * The sampler keeps one countdown per CPU; bpf_prog_test_run runs the program on the
+ * caller's CPU, so the test stays on one CPU to make every decision predictable.
+ */
+static void pin_to_one_cpu(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+
+	cr_assert_geq(cpu, 0);
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	cr_assert_eq(sched_setaffinity(0, sizeof(set), &set), 0, "%s", strerror(errno));
+}
+
+static struct capture *cap_open_mode(uint32_t sampling_interval, bool biflow, uint32_t max_flows,
+				     uint32_t idle_ms, uint32_t active_ms)
+{
+	struct capture_live_config cfg = {
+		.max_flows = max_flows,
+		.idle_timeout_ms = idle_ms,
+		.active_timeout_ms = active_ms,
+		.sampling_interval = sampling_interval,
+		.biflow = biflow,
+	};
+	struct capture *c;
+
+	quiet();
+	c = cap_ebpf_new(&cfg);
+	cr_assert_not_null(c, "cap_ebpf_new failed");
+	return c;
+}
+
+/* Frame i of the sampling tests: its own UDP flow (source port 20000 + i). */
+static void sampling_frame(struct pktbuild *b, uint16_t i)
+{
+	udp_flow_frame(b, (uint16_t)(20000 + i));
+}
+
+Test(cap_ebpf_sampling, one_in_n_takes_the_frames_sampler_takes)
+{
+	static const uint32_t intervals[] = {2, 7, 10};
+
+	need_root();
+	pin_to_one_cpu();
+	for (size_t t = 0; t < sizeof(intervals) / sizeof(intervals[0]); t++) {
+		const uint32_t n = intervals[t], k = 101, rep = 53;
+		struct sampler *ref = sampler_new(n);
+		struct sampler_stats ss = {0};
+		bool taken[101];
+		uint64_t want_rep = 0;
+		struct capture *c;
+
+		cr_assert_not_null(ref);
+		c = cap_open_mode(n, false, 0, 0, 0);
+		model_init(DECODE_VIEW_INNER);
+		for (uint16_t i = 0; i < k; i++) {
+			sampling_frame(&B, i);
+			taken[i] = sampler_take(ref);
+			run(c, B.data, B.len, i % 2);
+		}
+		/* One test_run of rep repetitions: the countdown goes on across them. */
+		sampling_frame(&B, 999);
+		cr_assert_eq(cap_ebpf_test_run(c, B.data, B.len, 0, 0, rep, NULL, NULL), 0);
+		for (uint32_t i = 0; i < rep; i++)
+			want_rep += sampler_take(ref);
+
+		cr_assert(c->ops->sampling_stats(c, &ss));
+		cr_assert_eq(ss.observed, k + rep, "1 in %u: observed", n);
+		cr_assert_eq(ss.selected, (k + rep + n - 1) / n, "1 in %u: ceil(K / N) selected",
+			     n);
+		cr_assert_eq(ss.selected, sampler_get_stats(ref)->selected);
+		cr_assert_eq(counter(c, "packets"), k + rep);
+		cr_assert_eq(counter(c, "sampled_out"), ss.observed - ss.selected);
+		cr_assert_eq(counter(c, "metered"), ss.selected);
+		check_balance(c);
+
+		memset(&G, 0, sizeof(G));
+		c->ops->expire(c, 0, true, &SINK);
+		for (uint16_t i = 0; i < k; i++) {
+			size_t found = 0;
+
+			for (size_t j = 0; j < G.n; j++)
+				found += G.recs[j].key.src_port == 20000 + i;
+			cr_assert_eq(found, taken[i] ? 1 : 0, "1 in %u: frame %u taken %d", n, i,
+				     taken[i]);
+		}
+		for (size_t j = 0; j < G.n; j++)
+			if (G.recs[j].key.src_port == 20999)
+				cr_assert_eq(G.recs[j].packets, want_rep, "1 in %u: repeated frame",
+					     n);
+		sampler_free(ref);
+		capture_close(c);
+	}
+}
+
+Test(cap_ebpf_sampling, interval_one_samples_nothing)
+{
+	struct sampler_stats ss = {0};
+	struct capture *c;
+
+	need_root();
+	c = cap_open_mode(1, false, 0, 0, 0);
+	sampling_frame(&B, 1);
+	cr_assert_eq(cap_ebpf_test_run(c, B.data, B.len, 0, 0, 10, NULL, NULL), 0);
+	cr_assert_not(c->ops->sampling_stats(c, &ss), "no sampler, no selector counts");
+	cr_assert_eq(counter(c, "sampled_out"), 0);
+	cr_assert_eq(counter(c, "metered"), 10);
+	capture_close(c);
+	log_set_level(LOG_LVL_ERROR + 0);
+	{
+		struct capture_live_config cfg = {.sampling_interval = SAMPLER_MAX_INTERVAL + 1};
+
+		cr_assert_null(cap_ebpf_new(&cfg));
+	}
+}
+
+/* capture_ops.counters hands over exactly what cap_ebpf_get_counters() returns. */
+struct counter_seen {
+	const char *names[64];
+	uint64_t values[64];
+	size_t n;
+};
+
+static void collect_counter(const char *name, uint64_t value, void *user)
+{
+	struct counter_seen *cs = user;
+
+	cr_assert_lt(cs->n, 64);
+	cs->names[cs->n] = name;
+	cs->values[cs->n++] = value;
+}
+
+Test(cap_ebpf, counters_op_emits_every_counter)
+{
+	struct counter_seen cs = {.n = 0};
+	uint64_t v[64];
+	struct capture *c;
+	size_t n = cap_ebpf_counter_count();
+
+	need_root();
+	c = cap_open_mode(3, false, 0, 0, 0);
+	sampling_frame(&B, 1);
+	cr_assert_eq(cap_ebpf_test_run(c, B.data, B.len, 0, 0, 10, NULL, NULL), 0);
+	cr_assert_not_null(c->ops->counters);
+	c->ops->counters(c, collect_counter, &cs);
+	cr_assert_eq(cs.n, n);
+	cr_assert_eq(cap_ebpf_get_counters(c, v, n), 0);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_str_eq(cs.names[i], cap_ebpf_counter_name(i));
+		cr_assert_eq(cs.values[i], v[i], "%s", cs.names[i]);
+	}
+	cr_assert_eq(counter(c, "packets"), 10);
+	cr_assert_eq(counter(c, "sampled_out") + counter(c, "metered"), 10);
+	capture_close(c);
+}
+
+/* ---- biflow -------------------------------------------------------------------------- */
+
+/* One packet of a conversation; flags are TCP flags, or the ICMP type (code 0). */
+struct bipkt {
+	uint8_t ver;
+	const char *src, *dst;
+	uint8_t proto;
+	uint16_t sport, dport;
+	uint8_t flags;
+	uint8_t dir;
+	uint16_t payload;
+	uint8_t tos;
+};
+
+#define F_S  PKTBUILD_TCP_SYN
+#define F_A  PKTBUILD_TCP_ACK
+#define F_SA (PKTBUILD_TCP_SYN | PKTBUILD_TCP_ACK)
+#define F_PA (PKTBUILD_TCP_PSH | PKTBUILD_TCP_ACK)
+#define F_FA (PKTBUILD_TCP_FIN | PKTBUILD_TCP_ACK)
+#define F_R  PKTBUILD_TCP_RST
+
+/*
+ * Conversations, interleaved: A TCP from the higher address (SYN .. FIN, FIN, ACK), B UDP
+ * from the lower one, C ICMP echo, D ICMP unreachable (never paired), E TCP over IPv6 seen
+ * from mid-stream and ended by an RST, F ICMPv6 echo, G/G2 TCP between one address and
+ * itself (the ports decide), H UDP one way from the higher address. Directions vary.
+ */
+static const struct bipkt conv[] = {
+	{4, "10.9.0.20", "10.9.0.10", 6, 40000, 80, F_S, 1, 0, 0},    /* A */
+	{4, "10.9.0.1", "10.9.0.2", 17, 5353, 53, 0, 1, 30, 0x10},    /* B */
+	{4, "10.9.0.10", "10.9.0.20", 6, 80, 40000, F_SA, 0, 0, 0},   /* A */
+	{4, "10.9.0.5", "10.9.0.3", 1, 0, 0, 8, 0, 56, 0},	      /* C */
+	{4, "10.9.0.20", "10.9.0.10", 6, 40000, 80, F_A, 1, 0, 0},    /* A */
+	{6, "fd00::2", "fd00::1", 6, 443, 5000, F_A, 0, 200, 0},      /* E */
+	{4, "10.9.0.3", "10.9.0.5", 1, 0, 0, 0, 1, 56, 0},	      /* C */
+	{4, "10.9.0.2", "10.9.0.1", 17, 53, 5353, 0, 0, 120, 0},      /* B */
+	{4, "10.9.0.20", "10.9.0.10", 6, 40000, 80, F_PA, 1, 100, 0}, /* A */
+	{4, "10.9.0.7", "10.9.0.6", 1, 0, 0, 3, 0, 28, 0},	      /* D */
+	{6, "fd00::9", "fd00::8", 58, 0, 0, 128, 1, 64, 0},	      /* F */
+	{4, "127.0.0.1", "127.0.0.1", 6, 5000, 4000, F_S, 1, 0, 0},   /* G */
+	{4, "127.0.0.1", "127.0.0.1", 6, 4000, 5001, F_S, 0, 0, 0},   /* G2 */
+	{4, "10.9.0.10", "10.9.0.20", 6, 80, 40000, F_PA, 0, 300, 0}, /* A */
+	{6, "fd00::1", "fd00::2", 6, 5000, 443, F_A, 1, 0, 0},	      /* E */
+	{4, "10.9.0.1", "10.9.0.2", 17, 5353, 53, 0, 1, 31, 0},	      /* B */
+	{6, "fd00::8", "fd00::9", 58, 0, 0, 129, 0, 64, 0},	      /* F */
+	{4, "127.0.0.1", "127.0.0.1", 6, 4000, 5000, F_SA, 1, 0, 0},  /* G */
+	{4, "127.0.0.1", "127.0.0.1", 6, 5001, 4000, F_SA, 0, 0, 0},  /* G2 */
+	{4, "10.9.0.50", "10.9.0.40", 17, 9000, 9001, 0, 1, 10, 0},   /* H */
+	{4, "10.9.0.5", "10.9.0.3", 1, 0, 0, 8, 0, 56, 0},	      /* C */
+	{4, "10.9.0.20", "10.9.0.10", 6, 40000, 80, F_FA, 1, 0, 0},   /* A */
+	{4, "10.9.0.6", "10.9.0.7", 1, 0, 0, 3, 1, 28, 0},	      /* D */
+	{4, "10.9.0.3", "10.9.0.5", 1, 0, 0, 0, 1, 56, 0},	      /* C */
+	{4, "10.9.0.10", "10.9.0.20", 6, 80, 40000, F_FA, 0, 0, 0},   /* A */
+	{6, "fd00::2", "fd00::1", 6, 443, 5000, F_PA, 0, 500, 0},     /* E */
+	{4, "10.9.0.1", "10.9.0.2", 17, 5353, 53, 0, 0, 32, 0},	      /* B */
+	{4, "10.9.0.20", "10.9.0.10", 6, 40000, 80, F_A, 1, 0, 0},    /* A */
+	{4, "10.9.0.50", "10.9.0.40", 17, 9000, 9001, 0, 1, 11, 0},   /* H */
+	{6, "fd00::1", "fd00::2", 6, 5000, 443, F_R, 1, 0, 0},	      /* E */
+};
+
+static void bipkt_frame(struct pktbuild *b, const struct bipkt *p)
+{
+	pktbuild_init(b, DECODE_LINK_EN10MB);
+	if (p->ver == 4)
+		pktbuild_ipv4(b, p->src, p->dst);
+	else
+		pktbuild_ipv6(b, p->src, p->dst);
+	if (p->tos)
+		pktbuild_tos(b, p->tos);
+	if (p->proto == 6)
+		pktbuild_tcp(b, p->sport, p->dport, p->flags);
+	else if (p->proto == 17)
+		pktbuild_udp(b, p->sport, p->dport);
+	else if (p->proto == 1)
+		pktbuild_icmp(b, p->flags, 0);
+	else
+		pktbuild_icmpv6(b, p->flags, 0);
+	if (p->payload)
+		pktbuild_payload(b, NULL, p->payload);
+	finish(b);
+}
+
+/* flowtab's biflow records for the same frames: the reference. */
+struct ref_recs {
+	struct flow_record r[64];
+	size_t n;
+};
+
+static void ref_export(const struct flow_record *rec, void *user)
+{
+	struct ref_recs *rr = user;
+
+	cr_assert_lt(rr->n, 64);
+	rr->r[rr->n++] = *rec;
+}
+
+static const struct flow_record *find_rec(const struct flow_record *recs, size_t n,
+					  const struct flow_key *k)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(&recs[i].key, k, sizeof(*k)) == 0)
+			return &recs[i];
+	return NULL;
+}
+
+/* Every flowtab record has an eBPF twin with the same key and counts, and no other. */
+static void expect_same_biflows(const struct ref_recs *ref, const char *what)
+{
+	cr_assert_eq(G.n, ref->n, "%s: %zu eBPF biflow records, flowtab made %zu", what, G.n,
+		     ref->n);
+	for (size_t i = 0; i < ref->n; i++) {
+		const struct flow_record *w = &ref->r[i], *g = find_rec(G.recs, G.n, &w->key);
+		char kt[256];
+
+		key_text(kt, sizeof(kt), &w->key);
+		cr_assert_not_null(g, "%s: flowtab made biflow %s, the eBPF path did not", what,
+				   kt);
+		cr_assert_eq(g->packets, w->packets, "%s: %s packets", what, kt);
+		cr_assert_eq(g->octets, w->octets, "%s: %s octets", what, kt);
+		cr_assert_eq(g->tcp_flags, w->tcp_flags, "%s: %s tcp flags", what, kt);
+		cr_assert_eq(g->rev_packets, w->rev_packets, "%s: %s reverse packets", what, kt);
+		cr_assert_eq(g->rev_octets, w->rev_octets, "%s: %s reverse octets", what, kt);
+		cr_assert_eq(g->rev_tcp_flags, w->rev_tcp_flags, "%s: %s reverse flags", what, kt);
+		cr_assert_eq(g->biflow_direction, w->biflow_direction, "%s: %s biflowDirection",
+			     what, kt);
+		cr_assert_eq(g->end_reason, w->end_reason, "%s: %s end reason %u want %u", what, kt,
+			     g->end_reason, w->end_reason);
+		cr_assert_eq(g->tos, w->tos, "%s: %s tos", what, kt);
+		cr_assert_eq(g->outer_ip_version, w->outer_ip_version, "%s: %s", what, kt);
+		cr_assert_eq(g->rev_start_ms == 0, g->rev_packets == 0, "%s: %s", what, kt);
+		cr_assert_leq(g->start_ms, g->end_ms, "%s: %s", what, kt);
+		if (g->rev_packets) {
+			cr_assert_geq(g->rev_start_ms, g->start_ms, "%s: %s", what, kt);
+			cr_assert_leq(g->rev_start_ms, g->rev_end_ms, "%s: %s", what, kt);
+			cr_assert_leq(g->rev_end_ms, g->end_ms, "%s: %s", what, kt);
+		}
+	}
+}
+
+Test(cap_ebpf_biflow, both_directions_in_one_record_as_flowtab)
+{
+	struct flowtab_config fc = {
+		.max_flows = 64,
+		.idle_timeout_ms = 3600000,
+		.active_timeout_ms = 3600000,
+		.biflow = true,
+	};
+	struct ref_recs ref = {.n = 0};
+	struct flowtab *ft;
+	struct capture *c;
+	const struct flow_record *a;
+	struct flow_key ka;
+	uint64_t metered;
+
+	need_root();
+	model_init(DECODE_VIEW_INNER);
+	ft = flowtab_new(&fc, ref_export, &ref);
+	cr_assert_not_null(ft);
+	c = cap_open_mode(0, true, 0, 3600000, 3600000);
+	for (size_t i = 0; i < sizeof(conv) / sizeof(conv[0]); i++) {
+		struct decode_pkt p;
+
+		bipkt_frame(&B, &conv[i]);
+		run(c, B.data, B.len, conv[i].dir);
+		cr_assert(decode_frame(M.d, DECODE_LINK_EN10MB, B.data, B.len, B.len, 1000 + i,
+				       RUN_IFINDEX, conv[i].dir, &p));
+		flowtab_add(ft, &p);
+	}
+	flowtab_flush(ft, FLOWTAB_END_FORCED);
+	metered = counter(c, "metered");
+	cr_assert_eq(metered, sizeof(conv) / sizeof(conv[0]));
+	check_balance(c);
+	/* One entry per conversation; D's two unpaired messages are two. */
+	cr_assert_eq(cap_ebpf_map_entries(c), 10);
+
+	/* A's FINs and E's RST end them at the next expiry; the rest at the flush. */
+	memset(&G, 0, sizeof(G));
+	c->ops->expire(c, wall_now_ms(), false, &SINK);
+	cr_assert_eq(G.n, 2, "both FINs, and an RST, end a biflow");
+	c->ops->expire(c, 0, true, &SINK);
+	cr_assert_eq(cap_ebpf_map_entries(c), 0);
+	expect_same_biflows(&ref, "biflow");
+
+	/* Conversation A, spelled out: the client (the higher address) is the source. */
+	memset(&ka, 0, sizeof(ka));
+	inet_pton(AF_INET, "10.9.0.20", ka.src_addr);
+	inet_pton(AF_INET, "10.9.0.10", ka.dst_addr);
+	ka.ifindex = RUN_IFINDEX;
+	ka.src_port = 40000;
+	ka.dst_port = 80;
+	ka.ip_version = 4;
+	ka.proto = 6;
+	ka.direction = 1;
+	a = find_rec(G.recs, G.n, &ka);
+	cr_assert_not_null(a, "conversation A keyed by its client, egress");
+	cr_assert_eq(a->packets, 5);
+	cr_assert_eq(a->rev_packets, 3);
+	cr_assert_eq(a->octets, 4 * 40 + 140);
+	cr_assert_eq(a->rev_octets, 2 * 40 + 340);
+	cr_assert_eq(a->tcp_flags, F_S | F_PA | F_FA);
+	cr_assert_eq(a->rev_tcp_flags, F_SA | F_PA | F_FA);
+	cr_assert_eq(a->biflow_direction, FLOWTAB_BIFLOW_INITIATOR);
+	cr_assert_eq(a->end_reason, FLOWTAB_END_EOF_DETECTED);
+	cr_assert_eq(counter(c, "records_exported"), ref.n);
+	flowtab_free(ft);
+	capture_close(c);
+}
+
+/* Active reports carry per-side deltas and keep the initiator and the start. */
+Test(cap_ebpf_biflow, active_timeout_keeps_the_initiator)
+{
+	static const struct bipkt syn = {4, "10.9.1.2", "10.9.1.1", 6, 33000, 22, F_S, 1, 0, 0};
+	static const struct bipkt back = {4, "10.9.1.1", "10.9.1.2", 6, 22, 33000, F_PA, 0, 60, 0};
+	static const struct bipkt fwd = {4, "10.9.1.2", "10.9.1.1", 6, 33000, 22, F_A, 1, 0, 0};
+	struct capture *c;
+	uint64_t t0;
+
+	need_root();
+	c = cap_open_mode(0, true, 0, 3600000, 1000);
+	t0 = wall_now_ms();
+	bipkt_frame(&B, &syn);
+	run(c, B.data, B.len, syn.dir);
+	bipkt_frame(&B, &back);
+	run(c, B.data, B.len, back.dir);
+	run(c, B.data, B.len, back.dir);
+	memset(&G, 0, sizeof(G));
+	c->ops->expire(c, t0 + 5000, false, &SINK);
+	cr_assert_eq(G.n, 1);
+	cr_assert_eq(G.recs[0].end_reason, FLOWTAB_END_ACTIVE);
+	cr_assert_eq(G.recs[0].key.src_port, 33000, "the SYN's sender is the source");
+	cr_assert_eq(G.recs[0].packets, 1);
+	cr_assert_eq(G.recs[0].rev_packets, 2);
+	cr_assert_eq(G.recs[0].rev_octets, 2 * 100);
+
+	/* Only the responder speaks: the next record is still the initiator's, with deltas. */
+	run(c, B.data, B.len, back.dir);
+	c->ops->expire(c, t0 + 7000, false, &SINK);
+	cr_assert_eq(G.n, 2);
+	cr_assert_eq(G.recs[1].key.src_port, 33000);
+	cr_assert_eq(G.recs[1].key.direction, 1);
+	cr_assert_eq(G.recs[1].packets, 0);
+	cr_assert_eq(G.recs[1].octets, 0);
+	cr_assert_eq(G.recs[1].rev_packets, 1);
+	cr_assert_eq(G.recs[1].rev_octets, 100);
+	cr_assert_eq(G.recs[1].start_ms, G.recs[0].start_ms);
+
+	bipkt_frame(&B, &fwd);
+	run(c, B.data, B.len, fwd.dir);
+	c->ops->expire(c, 0, true, &SINK);
+	cr_assert_eq(G.n, 3);
+	cr_assert_eq(G.recs[2].end_reason, FLOWTAB_END_FORCED);
+	cr_assert_eq(G.recs[2].packets, 1);
+	cr_assert_eq(G.recs[2].rev_packets, 0);
+	cr_assert_eq(G.recs[2].biflow_direction, FLOWTAB_BIFLOW_INITIATOR);
+	capture_close(c);
+}
+
+/* A full biflow map: the packets go to the ring with their own keys, all accounted. */
+Test(cap_ebpf_biflow, map_full_falls_back_to_the_ring)
+{
+	struct capture *c;
+	uint64_t sent = 0, in_records = 0;
+
+	need_root();
+	c = cap_open_mode(0, true, 2, 0, 0);
+	for (size_t i = 0; i < sizeof(conv) / sizeof(conv[0]); i++) {
+		bipkt_frame(&B, &conv[i]);
+		run(c, B.data, B.len, conv[i].dir);
+		sent++;
+	}
+	cr_assert_eq(cap_ebpf_map_entries(c), 2);
+	check_balance(c);
+	memset(&G, 0, sizeof(G));
+	cr_assert_eq((uint64_t)c->ops->dispatch(c, 0, &SINK), counter(c, "ring"));
+	c->ops->expire(c, 0, true, &SINK);
+	cr_assert_eq(G.n, 2);
+	for (size_t i = 0; i < G.n; i++)
+		in_records += G.recs[i].packets + G.recs[i].rev_packets;
+	cr_assert_eq(in_records + G.npkts, sent);
+	cr_assert_eq(in_records, counter(c, "metered"));
+	capture_close(c);
 }
 
 /* ---- live: a veth pair between two private namespaces -------------------------------- */
