@@ -79,7 +79,7 @@ expect_eq "list kind" "$(body '(j["kind"], j["apiVersion"])')" "('PodList', 'v1'
 expect_eq "items without kind/apiVersion" "$(body \
 	'sum(1 for i in j["items"] if "kind" in i or "apiVersion" in i)')" 0
 RV0=$(body 'j["metadata"]["resourceVersion"]')
-expect_eq "list RV = the server's RV" "$RV0" "$(k8s_stat 's["rv"]')"
+expect_eq "list RV = the server's RV" "$RV0" "$(k8s_stat 'j["rv"]')"
 want_svcs=$(python3 - "$F" <<'EOF'
 import json, os, sys
 f = sys.argv[1]
@@ -250,8 +250,8 @@ expect_eq "bookmark objects: metadata.resourceVersion only" "$(jw \
 	     for b in j["bookmarks"])')" True
 expect_eq "last bookmark RV = the server's RV" \
 	"$(jw 'j["bookmarks"][-1]["metadata"]["resourceVersion"]')" \
-	"$(k8s_stat 's["rv"]')"
-RV1=$(k8s_stat 's["rv"]')
+	"$(k8s_stat 'j["rv"]')"
+RV1=$(k8s_stat 'j["rv"]')
 
 watch w2 "resourceVersion=$RV0&timeoutSeconds=1"
 wait $W_PID || fail "watch w2"
@@ -279,7 +279,7 @@ expect_eq "sendInitialEvents: ADDED events, then the initial-events-end BOOKMARK
 
 # ---- 410: compaction, in the stream and as HTTP; RV too large
 k8s_ctl '{"op":"expire","how":"none"}' >/dev/null
-FLOOR=$(k8s_stat 's["floor"]')
+FLOOR=$(k8s_stat 'j["floor"]')
 watch w4 "resourceVersion=$RV1&timeoutSeconds=5"
 wait $W_PID || fail "watch w4"
 unchunk w4 >"$T/w4.json"
@@ -301,7 +301,7 @@ expect_eq "watch from a compacted RV, HTTP mode" \
 expect_eq "HTTP 410 body" "$(body '(j["kind"], j["reason"], j["code"])')" \
 	"('Status', 'Expired', 410)"
 k8s_ctl '{"op":"set","too_old":"event"}' >/dev/null
-RV2=$(k8s_stat 's["rv"]')
+RV2=$(k8s_stat 'j["rv"]')
 watch w5 "resourceVersion=$RV2&timeoutSeconds=20"
 sleep 0.5
 t0=$(now_ms)
@@ -313,7 +313,7 @@ expect_eq "open watch ends with ERROR 410" \
 	"$(jget '[(e["code"], e["reason"]) for e in j["errors"]]' \
 	<"$T/w5.json")" "[(410, 'Expired')]"
 expect_eq "it ends cleanly" "$(jget 'j["terminated"]' <"$T/w5.json")" True
-RV3=$(k8s_stat 's["rv"]')
+RV3=$(k8s_stat 'j["rv"]')
 watch w6 "resourceVersion=$RV3&timeoutSeconds=20"
 sleep 0.5
 k8s_ctl '{"op":"expire","resource":"pods","how":"http"}' >/dev/null
@@ -323,7 +323,7 @@ expect_eq "expire how=http: the open watch ends cleanly" \
 expect_eq "expire how=http: the next watch from the old RV" \
 	"$(api "/api/v1/pods?watch=1&resourceVersion=$RV3")" 410
 # The history window: 60 changes with --history 50 compact the oldest RVs away.
-RV4=$(k8s_stat 's["rv"]')
+RV4=$(k8s_stat 'j["rv"]')
 python3 -c 'import json
 print(json.dumps({"op": "batch", "ops": [{"op": "patch", "resource": "pods",
   "namespace": "selftest", "name": "p7",
@@ -369,7 +369,7 @@ api /api/v1/pods >/dev/null 2>&1 || rc=$?
 echo "ok: connection reset while down (curl exit $rc)"
 wait_for 5 sh -c "[ \"\$(curl -sS --cacert '$D/ca.crt' -H 'Authorization: Bearer $TOKEN' \
 	-o /dev/null -w '%{http_code}' '$B/api/v1/pods')\" = 200 ]" || fail "not back after restart"
-[ "$(k8s_stat 's["refused"]')" -ge 1 ] || fail "no refused connection counted"
+[ "$(k8s_stat 'j["refused"]')" -ge 1 ] || fail "no refused connection counted"
 
 # ---- outage: 503 with Retry-After, then back
 k8s_ctl '{"op":"pause","mode":"503","retry_after":2}' >/dev/null
@@ -381,7 +381,7 @@ k8s_ctl '{"op":"resume"}' >/dev/null
 expect_eq "resumed" "$(api /api/v1/pods)" 200
 
 # ---- the real watch capture of the fixtures, replayed
-RVR=$(k8s_stat 's["rv"]')
+RVR=$(k8s_stat 'j["rv"]')
 k8s_ctl "{\"op\":\"replay\",\"path\":\"$F/watch/pods-watch-kind-2023.jsonl\"}" >/dev/null
 watch w11 "resourceVersion=$RVR&timeoutSeconds=1"
 wait $W_PID || fail "watch w11"

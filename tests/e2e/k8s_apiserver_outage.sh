@@ -14,7 +14,7 @@ flow_labelled 40001 127.0.0.2 client-0
 R0=$(lf_counter kubernetes.relists)
 E0=$(lf_counter kubernetes.events)
 C0=$(k8s_committed)
-S0=$(k8s_stat 's["codes"].get("503", 0)')
+S0=$(k8s_stat 'j["codes"].get("503", 0)')
 T0=$(k8s_ctl '{"op":"pause","mode":"503","retry_after":4,"duration_ms":8000,
 	"drop_watches":true}' | jget 'j["time_ms"]')
 T1=$((T0 + 8000))
@@ -27,9 +27,9 @@ mkobj pod shop late-0 127.0.0.4 --node node-1 --owner StatefulSet/late --label a
 check --where sourceTransportPort=40002 --after "$T0" --before "$T1" \
 	--expect sourcePodName=client-0 >/dev/null ||
 	fail "no labelled record received during the outage"
-resumed() { [ "$(k8s_stat 's["paused"]')" = None ]; }
+resumed() { [ "$(k8s_stat 'j["paused"]')" = None ]; }
 wait_for 10 resumed || fail "the server did not resume"
-N503=$(($(k8s_stat 's["codes"].get("503", 0)') - S0))
+N503=$(($(k8s_stat 'j["codes"].get("503", 0)') - S0))
 # Seven resources: each first retries after the cut (<= 1 s), then at most once per
 # Retry-After (4 s) until the outage ends at 8 s: at most 3 each. Ignoring Retry-After, a
 # 200 ms doubling backoff alone would try 5 or 6 times each.

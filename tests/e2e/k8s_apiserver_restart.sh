@@ -15,7 +15,7 @@ flow_labelled 40001 127.0.0.2 client-0 --expect sourcePodLabels='{"app":"client"
 R0=$(lf_counter kubernetes.relists)
 E0=$(lf_counter kubernetes.events)
 C0=$(k8s_committed)
-X0=$(k8s_stat 's["refused"]')
+X0=$(k8s_stat 'j["refused"]')
 k8s_ctl '{"op":"restart","down_ms":2000}' >/dev/null
 # While it is down: a new pod, a label change, a deletion.
 mkobj pod shop late-0 127.0.0.4 --node node-1 --owner StatefulSet/late --label app=late |
@@ -26,7 +26,7 @@ mkobj pod shop gone-0 127.0.0.5 --node node-1 --label app=gone | k8s_change add 
 k8s_ctl '{"op":"delete","resource":"pods","namespace":"shop","name":"gone-0"}' >/dev/null
 sleep 2
 lf_settle
-REFUSED=$(($(k8s_stat 's["refused"]') - X0))
+REFUSED=$(($(k8s_stat 'j["refused"]') - X0))
 [ "$REFUSED" -ge 1 ] || fail "labelflowd never tried to reconnect while the server was down"
 [ "$REFUSED" -le 70 ] || fail "$REFUSED connection attempts in 2 s for 7 watches: no backoff"
 echo "ok: $REFUSED connection attempts while down (backoff)"

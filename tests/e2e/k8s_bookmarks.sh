@@ -10,7 +10,7 @@ k8s_scenario --bookmark-interval-ms 300 --history 20
 k8s_scenario_conf ""
 k8s_scenario_start
 flow_labelled 40001 127.0.0.2 client-0
-expect_eq "watches that asked for bookmarks" "$(k8s_stat 'sum(s["watch_bookmarks"].values())')" 7
+expect_eq "watches that asked for bookmarks" "$(k8s_stat 'sum(j["watch_bookmarks"].values())')" 7
 
 # churn N: N changes to a Deployment (a resource labelflowd does not watch).
 churn() {
@@ -26,26 +26,26 @@ R0=$(lf_counter kubernetes.relists)
 E0=$(lf_counter kubernetes.events)
 B0=$(lf_counter kubernetes.bookmarks)
 L0=$(k8s_lists)
-RV0=$(k8s_stat 's["rv"]')
+RV0=$(k8s_stat 'j["rv"]')
 churn 40
-FLOOR=$(k8s_stat 's["floor"]')
+FLOOR=$(k8s_stat 'j["floor"]')
 [ "$FLOOR" -gt "$RV0" ] || fail "the churn did not move the history window ($FLOOR <= $RV0)"
 bookmarked() { # every watched resource got a bookmark at or after the churn
-	k8s_stat "all(int(s['bookmark_rv'].get(r, 0)) >= $FLOOR for r in '$K8S_WATCHED'.split())" |
+	k8s_stat "all(int(j['bookmark_rv'].get(r, 0)) >= $FLOOR for r in '$K8S_WATCHED'.split())" |
 		grep -q True
 }
-wait_for 5 bookmarked || fail "bookmarks did not reach every watch: $(k8s_stat 's["bookmark_rv"]')"
+wait_for 5 bookmarked || fail "bookmarks did not reach every watch: $(k8s_stat 'j["bookmark_rv"]')"
 sleep 0.5
 [ "$(lf_counter kubernetes.bookmarks)" -gt "$B0" ] || fail "kubernetes.bookmarks did not grow"
 k8s_ctl '{"op":"close-watches","how":"clean"}' >/dev/null
 sleep 0.5
 lf_settle
 expect_eq "re-watches from a bookmarked RV: none too old" \
-	"$(k8s_stat 'sum(s["errors_sent"].values())')" 0
-expect_eq "no HTTP 410" "$(k8s_stat 's["codes"].get("410", 0)')" 0
+	"$(k8s_stat 'sum(j["errors_sent"].values())')" 0
+expect_eq "no HTTP 410" "$(k8s_stat 'j["codes"].get("410", 0)')" 0
 expect_eq "server: LISTs" "$(k8s_lists)" "$L0"
 expect_eq "pods watch resumed from" \
-	"$(k8s_stat 'int(s["watch_from_rv"]["pods"]) >= int(s["floor"])')" True
+	"$(k8s_stat 'int(j["watch_from_rv"]["pods"]) >= int(j["floor"])')" True
 sleep 0.5
 expect_eq "kubernetes.relists" "$(lf_counter kubernetes.relists)" "$R0"
 expect_eq "kubernetes.events (the churn is not watched)" "$(lf_counter kubernetes.events)" "$E0"

@@ -19,11 +19,11 @@ k8s_scenario_conf "page_limit = 2;"
 k8s_ctl '{"op":"expire-continue","on_page":2}' >/dev/null
 k8s_scenario_start
 expect_eq "server: HTTP 410 for the expired continue token" \
-	"$(k8s_stat 's["codes"].get("410", 0)')" 1
-expect_eq "server: pods LISTs (first, then restarted)" "$(k8s_stat 's["lists"]["pods"]')" 2
-expect_eq "server: pods pages (1 before the 410, then 4)" "$(k8s_stat 's["list_pages"]["pods"]')" 5
+	"$(k8s_stat 'j["codes"].get("410", 0)')" 1
+expect_eq "server: pods LISTs (first, then restarted)" "$(k8s_stat 'j["lists"]["pods"]')" 2
+expect_eq "server: pods pages (1 before the 410, then 4)" "$(k8s_stat 'j["list_pages"]["pods"]')" 5
 expect_eq "server: continue requests for pods (1 expired, 3 served)" \
-	"$(k8s_stat 's["continues"]["pods"]')" 4
+	"$(k8s_stat 'j["continues"]["pods"]')" 4
 flow_labelled 40001 127.0.0.2 client-0
 flow_labelled 40002 127.0.1.5 extra-5
 flow_labelled 40003 127.0.0.3 server-0
@@ -38,8 +38,8 @@ k8s_ctl "{\"op\":\"batch\",\"ops\":[$(cat "$T/add.json")]}" >/dev/null
 k8s_ctl '{"op":"expire","resource":"pods","how":"event"}' >/dev/null
 wait_for 10 lf_counter_ge kubernetes.relists $((R0 + 1)) || fail "no relist"
 lf_settle
-expect_eq "server: HTTP 410s for continue tokens" "$(k8s_stat 's["codes"].get("410", 0)')" 2
-expect_eq "server: pods LISTs" "$(k8s_stat 's["lists"]["pods"]')" 4
+expect_eq "server: HTTP 410s for continue tokens" "$(k8s_stat 'j["codes"].get("410", 0)')" 2
+expect_eq "server: pods LISTs" "$(k8s_stat 'j["lists"]["pods"]')" 4
 flow_labelled 40004 127.0.1.6 extra-6
 flow_labelled 40005 127.0.1.1 extra-1
 lf_stop

@@ -44,19 +44,9 @@ k8s_ctl() {
 		"http://127.0.0.1:$K8S_CTL/" || fail "control command failed: $1"
 }
 
-# k8s_stat PY-EXPR: evaluate PY-EXPR over the server's /stats object (as s).
+# k8s_stat PY-EXPR: jget PY-EXPR over the server's /stats object.
 k8s_stat() {
-	k8s_in curl -sS --fail "http://127.0.0.1:$K8S_CTL/stats" |
-		python3 -c 'import json, sys
-s = json.load(sys.stdin)
-print(eval(sys.argv[1], {"s": s}))' "$1"
-}
-
-# jget PY-EXPR: evaluate PY-EXPR over the JSON on stdin (as j).
-jget() {
-	python3 -c 'import json, sys
-j = json.load(sys.stdin)
-print(eval(sys.argv[1], {"j": j}))' "$1"
+	k8s_in curl -sS --fail "http://127.0.0.1:$K8S_CTL/stats" | jget "$1"
 }
 
 # mkobj KIND ARGS...: one object line (see tests/fakes/k8s_objects.py --help).
@@ -75,12 +65,12 @@ K8S_WATCHED="pods services nodes namespaces endpointslices replicasets jobs"
 
 # k8s_committed: events the server committed on the watched resources so far.
 k8s_committed() {
-	k8s_stat "sum(s['committed'].get(r, 0) for r in '$K8S_WATCHED'.split())"
+	k8s_stat "sum(j['committed'].get(r, 0) for r in '$K8S_WATCHED'.split())"
 }
 
 # k8s_lists: LIST requests (first pages) on the watched resources so far.
 k8s_lists() {
-	k8s_stat "sum(s['lists'].get(r, 0) for r in '$K8S_WATCHED'.split())"
+	k8s_stat "sum(j['lists'].get(r, 0) for r in '$K8S_WATCHED'.split())"
 }
 
 # ---- labelflowd -------------------------------------------------------------------
@@ -263,11 +253,11 @@ flow_labelled() {
 
 # watches_open N: the server has N watches open.
 watches_open() {
-	[ "$(k8s_stat 'sum(s["watch_open"].values())')" = "$1" ]
+	[ "$(k8s_stat 'sum(j["watch_open"].values())')" = "$1" ]
 }
 
 # lf_settle: wait until labelflowd has every watch open again (7).
 lf_settle() {
 	wait_for 20 watches_open 7 || fail "labelflowd did not re-establish its 7 watches: \
-$(k8s_stat 's["watch_open"]'); $(tail -n 20 "$LF_LOG")"
+$(k8s_stat 'j["watch_open"]'); $(tail -n 20 "$LF_LOG")"
 }

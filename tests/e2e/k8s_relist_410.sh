@@ -16,14 +16,14 @@ flow_labelled 40001 127.0.0.2 client-0 --expect sourcePodLabels='{"app":"client"
 # relist can show it.
 R0=$(lf_counter kubernetes.relists)
 E0=$(lf_counter kubernetes.events)
-L0=$(k8s_stat 's["lists"]["pods"]')
+L0=$(k8s_stat 'j["lists"]["pods"]')
 k8s_ctl '{"op":"batch","ops":[{"op":"expire","resource":"pods","how":"event"},
 	{"op":"patch","resource":"pods","namespace":"shop","name":"client-0",
 	"merge":{"metadata":{"labels":{"app":"client-v2"}}}}]}' >/dev/null
 wait_for 10 lf_counter_ge kubernetes.relists $((R0 + 1)) || fail "no relist after ERROR 410"
 lf_settle
-expect_eq "ERROR 410 events the server sent" "$(k8s_stat 's["errors_sent"]["pods"]')" 1
-expect_eq "server: pods LISTs after the ERROR 410" "$(k8s_stat 's["lists"]["pods"]')" \
+expect_eq "ERROR 410 events the server sent" "$(k8s_stat 'j["errors_sent"]["pods"]')" 1
+expect_eq "server: pods LISTs after the ERROR 410" "$(k8s_stat 'j["lists"]["pods"]')" \
 	$((L0 + 1))
 sleep 1
 expect_eq "kubernetes.relists after ERROR 410" "$(lf_counter kubernetes.relists)" $((R0 + 1))
@@ -38,16 +38,16 @@ k8s_ctl '{"op":"batch","ops":[{"op":"expire","resource":"pods","how":"http"},
 	"merge":{"metadata":{"labels":{"app":"client-v3"}}}}]}' >/dev/null
 wait_for 10 lf_counter_ge kubernetes.relists $((R0 + 2)) || fail "no relist after HTTP 410"
 lf_settle
-[ "$(k8s_stat 's["codes"].get("410", 0)')" -ge 1 ] || fail "the server sent no HTTP 410"
-expect_eq "server: pods LISTs after HTTP 410" "$(k8s_stat 's["lists"]["pods"]')" $((L0 + 2))
+[ "$(k8s_stat 'j["codes"].get("410", 0)')" -ge 1 ] || fail "the server sent no HTTP 410"
+expect_eq "server: pods LISTs after HTTP 410" "$(k8s_stat 'j["lists"]["pods"]')" $((L0 + 2))
 expect_eq "server: LISTs of other resources" \
-	"$(k8s_stat 'sum(v for k, v in s["lists"].items() if k != "pods")')" 6
+	"$(k8s_stat 'sum(v for k, v in j["lists"].items() if k != "pods")')" 6
 flow_labelled 40003 127.0.0.2 client-0 --expect sourcePodLabels='{"app":"client-v3"}'
 
 # 3: the watch resumed after the relist: a new pod arrives as an event.
 E0=$(lf_counter kubernetes.events)
 expect_eq "server: events sent on pods watches so far" \
-	"$(k8s_stat 's["events_sent"].get("pods", 0)')" 0
+	"$(k8s_stat 'j["events_sent"].get("pods", 0)')" 0
 mkobj pod shop late-0 127.0.0.4 --node node-1 --owner StatefulSet/late --label app=late |
 	k8s_change add >/dev/null
 wait_for 5 lf_counter_ge kubernetes.events $((E0 + 1)) || fail "the ADDED event was not applied"

@@ -16,12 +16,12 @@ rotate() {
 	E0=$(lf_counter kubernetes.events)
 	A0=$(lf_counter kubernetes.auth_failures)
 	C0=$(k8s_committed)
-	U0=$(k8s_stat 's["codes"].get("401", 0)')
+	U0=$(k8s_stat 'j["codes"].get("401", 0)')
 	k8s_ctl "{\"op\":\"batch\",\"ops\":[{\"op\":\"rotate-token\",\"token\":\"rotated-$1\"},
 		$(mkobj pod shop "new-$1" "127.0.2.$1" --node node-1 --owner StatefulSet/new \
 		--label app=new | python3 "$K8S_OBJECTS" op add)]}" >/dev/null
 	lf_settle
-	[ "$(k8s_stat 's["codes"].get("401", 0)')" -gt "$U0" ] ||
+	[ "$(k8s_stat 'j["codes"].get("401", 0)')" -gt "$U0" ] ||
 		fail "the old token was not refused"
 	wait_for 5 lf_counter_ge kubernetes.events $((E0 + 1)) || fail "the change was lost"
 	sleep 0.5

@@ -60,6 +60,13 @@ kv() {
 	echo "$v"
 }
 
+# jget PY-EXPR: evaluate PY-EXPR over the JSON on stdin (as j).
+jget() {
+	python3 -c 'import json, sys
+j = json.load(sys.stdin)
+print(eval(sys.argv[1], {"j": j}))' "$1"
+}
+
 # expect_eq WHAT GOT WANT
 expect_eq() {
 	[ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"

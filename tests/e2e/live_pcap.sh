@@ -155,60 +155,17 @@ expect_eq "ipfixDump octets" "$(ipfix_sum "$T/out.ipfix" octetDeltaCount)" \
 	"$(kv export.octets "$st")"
 
 ipfixDump --rfc5610 -i "$T/out.ipfix" >"$T/dump.txt"
-# rec FIELD NAME=VALUE...: sum of FIELD over the flow records matching every NAME=VALUE;
-# FIELD '#ifindex' prints the distinct observation interface indexes instead: ingressInterface
-# of ingress records (flowDirection 0), egressInterface of egress records (1).
+RECS=$top_srcdir/tests/tools/ipfix-records.py
+# rec FIELD NAME=VALUE...: sum of FIELD over the flow records matching every NAME=VALUE.
 rec() {
-	python3 - "$T/dump.txt" "$@" <<'EOF'
-import ipaddress
-import re
-import sys
-
-FIELD = re.compile(r"^\s*\((\d+(?:/\d+)?)\)\s+(?:\(S\)\s+)?(\w+) : (.*)$")
-TID = re.compile(r"tid:\s*(\d+)")
-want = sys.argv[2]
-conds = [c.split("=", 1) for c in sys.argv[3:]]
-records = []
-cur = None
-for line in open(sys.argv[1]):
-    if line.startswith("--- "):
-        cur = None
-        if "data record" in line:
-            cur = {}
-            records.append(cur)
-        continue
-    m = TID.search(line)
-    if m and cur is not None:
-        cur["#tid"] = int(m.group(1))
-        continue
-    m = FIELD.match(line)
-    if m and cur is not None:
-        cur[m.group(2)] = m.group(3).strip()
-flows = [r for r in records if r.get("#tid") != 0xFFF0]
-if want == "#ifindex":
-    print(" ".join(sorted({r.get("egressInterface" if r.get("flowDirection") == "1"
-                                 else "ingressInterface", "?") for r in flows})))
-    sys.exit(0)
-
-
-def same(got, want):
-    """Equal values; addresses compare as addresses (ipfixDump prints fd00:0099::0001)."""
-    got = got.split(" ")[0]
-    try:
-        return ipaddress.ip_address(got) == ipaddress.ip_address(want)
-    except ValueError:
-        return got == want
-
-
-total = 0
-for r in flows:
-    if all(same(r.get(k, ""), v) for k, v in conds):
-        total += int(r[want].split()[0])
-print(total)
-EOF
+	python3 "$RECS" sum "$T/dump.txt" "$@"
 }
 
-expect_eq "observation interface of every record" "$(rec '#ifindex')" "$IFINDEX"
+# Every record was observed on vethA: an ingress record has its ifindex as ingressInterface,
+# an egress record as egressInterface (the bad records are on stderr).
+python3 "$RECS" ifaces "$T/dump.txt" vethA="$IFINDEX" >"$T/ifaces.out" ||
+	fail "records not observed on vethA (ifindex $IFINDEX)"
+echo "ok: every record observed on vethA (ifindex $IFINDEX): $(cat "$T/ifaces.out")"
 expect_eq "ICMP echo requests $A4 -> $B4" "$(rec packetDeltaCount sourceIPv4Address="$A4" \
 	destinationIPv4Address="$B4" protocolIdentifier=1)" 20
 expect_eq "ICMP echo request octets" "$(rec octetDeltaCount sourceIPv4Address="$A4" \

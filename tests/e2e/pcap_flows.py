@@ -10,10 +10,12 @@ One line per flow key, sorted: the innermost IP packet's addresses, protocol, po
 0 and 0, type * 256 + code in icmpTypeCode), the outer frame's outermost VLAN ID, and for
 tunnelled packets the tunnel type and VNI / GRE key / NVGRE VSID (layer2SegmentId); then
 the packet and octet totals (octets: the inner IP length) and the outer addresses of the
-key's first packet. IPv4 and IPv6, inner and outer, in any combination.
+key's first packet. IPv4 and IPv6, inner and outer, in any combination. The records of
+DUMP are read by tests/tools/ipfix-records.py, the tests' one ipfixDump parser.
 """
 import ipaddress
-import re
+import os
+import runpy
 import subprocess
 import sys
 
@@ -21,6 +23,8 @@ FIELDS = ("frame.protocols", "vlan.id", "ieee8021ad.id", "ip.src", "ip.dst", "ip
           "ipv6.src", "ipv6.dst", "ipv6.nxt", "ipv6.plen", "tcp.srcport", "tcp.dstport",
           "udp.srcport", "udp.dstport", "icmp.type", "icmp.code", "icmpv6.type",
           "icmpv6.code", "vxlan.vni", "geneve.vni", "gre.key", "gre.proto")
+RECORDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools",
+                       "ipfix-records.py")
 
 
 def num(v):
@@ -107,31 +111,10 @@ def from_pcap(path, extra):
     emit(table)
 
 
-FIELD = re.compile(r"^\s*\((\d+(?:/\d+)?)\)\s+(?:\(S\)\s+)?(\w+) : (.*)$")
-TID = re.compile(r"tid:\s*(\d+)")
-
-
 def from_dump(path):
-    recs, cur = [], None
-    for line in open(path, encoding="utf-8", errors="replace"):
-        if line.startswith("--- "):
-            cur = {} if "data record" in line else None
-            if cur is not None:
-                recs.append(cur)
-            continue
-        m = TID.search(line)
-        if m and cur is not None:
-            cur["#tid"] = int(m.group(1))
-            continue
-        m = FIELD.match(line)
-        if m and cur is not None:
-            val = m.group(3).strip()
-            s = re.match(r"^\(len: \d+\) ?(.*)$", val)
-            cur[m.group(2)] = s.group(1) if s else val
+    records = runpy.run_path(RECORDS)["records"]
     table = {}
-    for r in recs:
-        if r.get("#tid") == 0xFFF0:
-            continue
+    for r in records(path):
         v6 = "sourceIPv6Address" in r and "sourceIPv4Address" not in r
         fam = "IPv6" if v6 else "IPv4"
         tsrc = r.get("tunnelSourceIPv4Address", "0.0.0.0")

@@ -27,11 +27,6 @@ N_FLOWS=36        # one flow after another, from source ports 43000, 43001, ...
 LATE_S=3          # the collector starts this long after labelflowd
 DGRAM_OCTETS=92   # 64 bytes of payload + UDP + IPv4 headers
 
-# jget EXPR: EXPR over the JSON object j read from standard input.
-jget() {
-	python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"
-}
-
 ns_add "$NA"
 ns_add "$NB"
 ip -n "$NA" link add vA type veth peer name vB netns "$NB" || fail "cannot create veth pair"
