@@ -90,6 +90,8 @@ enum {
 	OPT_BACKEND,
 	OPT_KUBECONFIG,
 	OPT_COLLECTOR_CONFIG,
+	OPT_BIFLOW,
+	OPT_SAMPLING,
 };
 
 static const struct option long_options[] = {
@@ -106,6 +108,8 @@ static const struct option long_options[] = {
 	{"backend", required_argument, NULL, OPT_BACKEND},
 	{"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
 	{"print-collector-config", required_argument, NULL, OPT_COLLECTOR_CONFIG},
+	{"biflow", no_argument, NULL, OPT_BIFLOW},
+	{"sampling", required_argument, NULL, OPT_SAMPLING},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -126,9 +130,13 @@ static void usage(FILE *out)
 		"                           Without -r or -i: capture.include of the config\n"
 		"      --backend NAME       live capture backend: pcap (default) or ebpf\n"
 		"Output:\n"
-		"  -e, --export TARGET      file:PATH | udp:HOST:PORT | tcp:HOST:PORT "
-		"(repeatable;\n"
+		"  -e, --export TARGET      IPFIX to file:PATH (- for standard output),\n"
+		"                           udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT;\n"
+		"                           netflow9:HOST:PORT, netflow5:HOST:PORT (repeatable;\n"
 		"                           IPv6 hosts in brackets: udp:[::1]:4739)\n"
+		"Metering:\n"
+		"      --biflow             RFC 5103 biflows: one record per conversation\n"
+		"      --sampling N         keep 1 packet in N, reported to collectors\n"
 		"Metadata:\n"
 		"      --inventory FILE     JSON inventory of endpoints and subnets (reloaded on\n"
 		"                           SIGHUP and when the file changes)\n"
@@ -163,12 +171,14 @@ struct cli {
 	const char *backend;
 	const char *kubeconfig;
 	const char *collector_config;
+	const char *sampling;
 	const char *interfaces[CONF_MAX_LIST];
 	size_t n_interfaces;
 	const char *targets[CONF_MAX_LIST];
 	size_t n_targets;
 	bool check_config;
 	bool no_rfc5610;
+	bool biflow;
 };
 
 static uint64_t now_ms(void)
@@ -231,6 +241,12 @@ static int parse_cli(int argc, char **argv, struct cli *cli)
 			break;
 		case OPT_COLLECTOR_CONFIG:
 			cli->collector_config = optarg;
+			break;
+		case OPT_BIFLOW:
+			cli->biflow = true;
+			break;
+		case OPT_SAMPLING:
+			cli->sampling = optarg;
 			break;
 		case OPT_VERSION:
 			printf("labelflowd %s\n", PACKAGE_VERSION);
@@ -309,6 +325,19 @@ static int build_conf(struct conf *c, const struct cli *cli)
 	}
 	if (cli->no_rfc5610)
 		c->export.ipfix.rfc5610 = false;
+	if (cli->biflow)
+		c->flow.biflow = true;
+	if (cli->sampling) {
+		char *end = NULL;
+		unsigned long long v = strtoull(cli->sampling, &end, 10);
+
+		if (!*cli->sampling || *end || v == 0 || v > SAMPLER_MAX_INTERVAL) {
+			log_error("--sampling '%s': must be a number from 1 to %u", cli->sampling,
+				  SAMPLER_MAX_INTERVAL);
+			return 2;
+		}
+		c->export.ipfix.sampling_interval = (uint32_t)v;
+	}
 	if (conf_validate(c, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return 1;

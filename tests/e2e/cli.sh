@@ -30,7 +30,8 @@ expect_eq "exit status for a broken inventory" "$rc" 1
 grep -q "$T/bad.json.*line 3" "$T/out" || { cat "$T/out"; fail "no inventory line"; }
 
 # Usage errors exit 2.
-for args in "-r a.pcap -i lo" "--bogus" "-r a.pcap extra"; do
+for args in "-r a.pcap -i lo" "--bogus" "-r a.pcap extra" "-r a.pcap --sampling 0" \
+	"-r a.pcap --sampling 1k" "-r a.pcap --sampling 1000001"; do
 	rc=0
 	# shellcheck disable=SC2086
 	"$LABELFLOWD" $args >"$T/out" 2>&1 || rc=$?
@@ -65,3 +66,20 @@ grep -q "standard output is a terminal" "$T/out" || { cat "$T/out"; fail "no tty
 "$LABELFLOWD" -r "$T/small.pcap" --log-level warn | ipfixDump --rfc5610 -i - >"$T/dump"
 grep -q "packetDeltaCount" "$T/dump" || fail "stdout export not decodable"
 echo "ok: IPFIX on a piped stdout"
+
+# --biflow and --sampling N do what flow.biflow and flow.sampling_interval do.
+"$LF_MKPCAP" -o "$T/m.pcap" --truth "$T/m.truth" --packets 1000 --flows 50 --seed 5 >/dev/null
+"$LABELFLOWD" -r "$T/m.pcap" --biflow --sampling 7 -e "file:$T/m.ipfix" \
+	--stats-file "$T/m.stats" --log-level warn || fail "-r with --biflow --sampling 7"
+frames=$(kv frames "$T/m.truth")
+expect_eq "--sampling 7: interval" "$(kv sampling.interval "$T/m.stats")" 7
+expect_eq "--sampling 7: frames observed" "$(kv sampling.observed "$T/m.stats")" "$frames"
+expect_eq "--sampling 7: frames selected" "$(kv sampling.selected "$T/m.stats")" \
+	$(((frames + 6) / 7))
+[ "$(kv export.rev_packets "$T/m.stats")" -gt 0 ] || fail "--biflow: no reverse packets"
+expect_eq "--biflow: forward + reverse packets" \
+	$(($(kv export.packets "$T/m.stats") + $(kv export.rev_packets "$T/m.stats"))) \
+	"$(kv flow.packets "$T/m.stats")"
+ipfixDump -i "$T/m.ipfix" | grep -q "reversePacketDeltaCount" ||
+	fail "--biflow: no reverse elements in the export"
+echo "ok: --biflow and --sampling"
