@@ -520,12 +520,20 @@ int conf_validate(const struct conf *c, char *errbuf, size_t errbuf_size)
 			return -EINVAL;
 		}
 		if ((spec.kind == TRANSPORT_NETFLOW9 || spec.kind == TRANSPORT_NETFLOW5) &&
-		    (c->flow.biflow || c->export.ipfix.sampling_interval > 1)) {
+		    c->flow.biflow) {
 			snprintf(errbuf, errbuf_size,
-				 "export target '%s': NetFlow carries neither biflows nor the "
-				 "sampling report; use IPFIX with flow.biflow or "
-				 "flow.sampling_interval",
+				 "export target '%s': NetFlow carries no biflows; use IPFIX with "
+				 "flow.biflow",
 				 c->targets.v[i]);
+			return -EINVAL;
+		}
+		if (spec.kind == TRANSPORT_NETFLOW5 &&
+		    c->export.ipfix.sampling_interval > NETFLOW_V5_MAX_SAMPLING_INTERVAL) {
+			snprintf(errbuf, errbuf_size,
+				 "export target '%s': flow.sampling_interval %u does not fit "
+				 "a NetFlow v5 header (at most %u)",
+				 c->targets.v[i], c->export.ipfix.sampling_interval,
+				 NETFLOW_V5_MAX_SAMPLING_INTERVAL);
 			return -EINVAL;
 		}
 	}

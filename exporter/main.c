@@ -869,6 +869,7 @@ static int build_export(struct pipeline *pl)
 			return -EINVAL;
 	}
 	c->export.ipfix.biflow = c->flow.biflow;
+	c->export.netflow.sampling_interval = c->export.ipfix.sampling_interval;
 	if (c->flow.biflow && !registry_template_find(pl->registry, REGISTRY_BIFLOW, 4) &&
 	    !registry_template_find(pl->registry, REGISTRY_BIFLOW, 6)) {
 		log_error("flow.biflow: '%s' has no biflow template (kind = \"biflow\")",

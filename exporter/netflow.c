@@ -6,6 +6,8 @@
  * model), labels from the registry's templates as base + elementId with a fixed length.
  * Flow times are sysUptime-relative to a "boot" that every header restates, so collectors
  * rebuild exact epoch milliseconds, also when replaying captures older than 49 days.
+ * Sampling is reported as v9 options (with the templates, so refreshed with them) or in
+ * the v5 header; the counts stay the sampled ones, collectors scale.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +20,12 @@
 #define NF9_HDR_LEN	     20
 #define NF9_SET_HDR_LEN	     4
 #define NF9_TEMPLATE_SET_ID  0
+#define NF9_OPTIONS_SET_ID   1
+#define NF9_OPTIONS_HDR_LEN  6 /* template ID, option scope length, option length */
+#define NF9_SCOPE_SYSTEM     1 /* RFC 3954 scope field type 1: System */
+#define NF9_SCOPE_LEN	     4 /* its value: the Source ID */
+#define NF9_INTERVAL_LEN     4 /* SAMPLING_INTERVAL */
+#define NF5_SAMPLING_MODE    1 /* v5 header bits 15-14: 1 = deterministic 1-in-N */
 #define NF9_MAX_FIELDS	     64
 #define NF5_HDR_LEN	     24
 #define NF5_REC_LEN	     48
@@ -131,6 +139,8 @@ struct netflow_encoder {
 	uint64_t cur_end_ms;	 /* end of the record being added (0 outside add) */
 	uint64_t now_ms;	 /* latest wall clock seen from the caller */
 	size_t v5_max_records;
+	uint16_t v5_sampling;	     /* v5 header sampling field: mode << 14 | N; 0 = none */
+	uint16_t interval_type;	     /* v9 sampling: field type of SAMPLING_INTERVAL; 0 = none */
 	struct nf9_template tmpl[2]; /* v9: [0] IPv4, [1] IPv6 */
 	char label_names[2][ENRICH_DIM_COUNT][NF_LABEL_NAME_MAX];
 	struct netflow_stats stats;
@@ -371,7 +381,7 @@ static int emit_packet(struct netflow_encoder *enc, bool is_template)
 		put32(h + 16, enc->seq);
 		h[20] = (uint8_t)(enc->config.observation_domain >> 8);
 		h[21] = (uint8_t)enc->config.observation_domain;
-		put16(h + 22, enc->config.sampling_interval);
+		put16(h + 22, enc->v5_sampling);
 		seq_after = enc->seq + enc->count;
 	}
 	if (is_template)
@@ -386,6 +396,23 @@ static int emit_packet(struct netflow_encoder *enc, bool is_template)
 	return ret;
 }
 
+/* Close the open flowset, if any, and open one of this ID (and the packet, if none). */
+static void open_set(struct netflow_encoder *enc, uint16_t id)
+{
+	if (!enc->len)
+		enc->len = NF9_HDR_LEN;
+	close_set(enc);
+	enc->set_off = enc->len;
+	enc->set_tid = id;
+	put16(enc->buf + enc->len, id);
+	enc->len += NF9_SET_HDR_LEN;
+}
+
+static size_t template_bytes(const struct nf9_template *t)
+{
+	return 4 + 4 * (size_t)t->n_fields;
+}
+
 static void template_record(struct netflow_encoder *enc, const struct nf9_template *t)
 {
 	uint8_t *p = enc->buf + enc->len;
@@ -397,36 +424,73 @@ static void template_record(struct netflow_encoder *enc, const struct nf9_templa
 		put16(p, t->fields[i].type);
 		put16(p + 2, t->fields[i].len);
 	}
-	enc->len += 4 + 4 * (size_t)t->n_fields;
+	enc->len += template_bytes(t);
 	enc->count++;
 }
 
-static size_t template_bytes(const struct nf9_template *t)
+/* Bytes of the sampling options template flowset and its data flowset; 0 when unsampled. */
+static size_t sampling_bytes(const struct netflow_encoder *enc)
 {
-	return 4 + 4 * (size_t)t->n_fields;
+	if (!enc->interval_type)
+		return 0;
+	return align4(NF9_SET_HDR_LEN + NF9_OPTIONS_HDR_LEN + 8) +
+	       align4(NF9_SET_HDR_LEN + NF9_SCOPE_LEN + NF9_INTERVAL_LEN);
 }
 
-/* One packet with both templates if they fit together, else one packet each. */
+/*
+ * The sampling report (RFC 3954 section 6): options template 258, scope System (the
+ * Source ID), option SAMPLING_INTERVAL = N, then its one record. SAMPLING_ALGORITHM is
+ * left out on purpose: nfdump (1.7) ignores an options record that also carries it.
+ */
+static void sampling_options(struct netflow_encoder *enc)
+{
+	uint8_t *p;
+
+	open_set(enc, NF9_OPTIONS_SET_ID);
+	p = enc->buf + enc->len;
+	put16(p, NETFLOW_V9_TEMPLATE_SAMPLING);
+	put16(p + 2, 4); /* option scope length: one scope field */
+	put16(p + 4, 4); /* option length: one option field */
+	put16(p + 6, NF9_SCOPE_SYSTEM);
+	put16(p + 8, NF9_SCOPE_LEN);
+	put16(p + 10, enc->interval_type);
+	put16(p + 12, NF9_INTERVAL_LEN);
+	enc->len += NF9_OPTIONS_HDR_LEN + 8;
+	enc->count++;
+	open_set(enc, NETFLOW_V9_TEMPLATE_SAMPLING);
+	p = enc->buf + enc->len;
+	put32(p, enc->config.observation_domain);
+	put32(p + NF9_SCOPE_LEN, enc->config.sampling_interval);
+	enc->len += NF9_SCOPE_LEN + NF9_INTERVAL_LEN;
+	enc->count++;
+	close_set(enc);
+}
+
+/*
+ * The template packet(s): both templates, then the sampling report, in as few packets as
+ * max_msg_bytes allows (one, unless the templates are very long).
+ */
 static int emit_templates(struct netflow_encoder *enc)
 {
-	bool together = NF9_HDR_LEN + NF9_SET_HDR_LEN + template_bytes(&enc->tmpl[0]) +
-				template_bytes(&enc->tmpl[1]) <=
-			enc->config.max_msg_bytes;
+	size_t max = enc->config.max_msg_bytes;
 	int ret = 0;
 
 	for (int i = 0; i < 2; i++) {
-		if (!enc->len) {
-			enc->len = NF9_HDR_LEN;
-			put16(enc->buf + enc->len, NF9_TEMPLATE_SET_ID);
-			enc->len += NF9_SET_HDR_LEN;
-		}
+		if (enc->len && enc->len + template_bytes(&enc->tmpl[i]) > max &&
+		    emit_packet(enc, true) < 0)
+			ret = -ENOBUFS;
+		if (!enc->set_off)
+			open_set(enc, NF9_TEMPLATE_SET_ID);
 		template_record(enc, &enc->tmpl[i]);
-		if (!together || i == 1) {
-			put16(enc->buf + NF9_HDR_LEN + 2, (uint16_t)(enc->len - NF9_HDR_LEN));
-			if (emit_packet(enc, true) < 0)
-				ret = -ENOBUFS;
-		}
 	}
+	if (sampling_bytes(enc)) {
+		close_set(enc);
+		if (enc->len + sampling_bytes(enc) > max && emit_packet(enc, true) < 0)
+			ret = -ENOBUFS;
+		sampling_options(enc);
+	}
+	if (emit_packet(enc, true) < 0)
+		ret = -ENOBUFS;
 	return ret;
 }
 
@@ -478,11 +542,7 @@ static void v9_reserve(struct netflow_encoder *enc, const struct nf9_template *t
 	}
 	if (enc->set_off && enc->set_tid == t->id)
 		return;
-	close_set(enc);
-	enc->set_off = enc->len;
-	enc->set_tid = t->id;
-	put16(enc->buf + enc->len, t->id);
-	enc->len += NF9_SET_HDR_LEN;
+	open_set(enc, t->id);
 }
 
 static void v9_record(struct netflow_encoder *enc, const struct nf9_template *t,
@@ -623,6 +683,39 @@ static void v5_add(struct netflow_encoder *enc, const struct flow_record *rec, u
 	}
 }
 
+/* ---- sampling ----------------------------------------------------------------------- */
+
+static int setup_v5_sampling(struct netflow_encoder *enc)
+{
+	uint32_t n = enc->config.sampling_interval;
+
+	if (n <= 1)
+		return 0;
+	if (n > NETFLOW_V5_MAX_SAMPLING_INTERVAL) {
+		log_error("netflow: a v5 header carries sampling intervals up to %u, not %u",
+			  NETFLOW_V5_MAX_SAMPLING_INTERVAL, n);
+		return -ERANGE;
+	}
+	enc->v5_sampling = (uint16_t)(NF5_SAMPLING_MODE << 14 | n);
+	return 0;
+}
+
+static int setup_v9_sampling(struct netflow_encoder *enc)
+{
+	const fbInfoElement_t *ie;
+
+	if (enc->config.sampling_interval <= 1)
+		return 0;
+	/* RFC 3954's SAMPLING_INTERVAL is IANA's samplingInterval (34). */
+	ie = fbInfoModelGetElementByName(enc->reg->model, "samplingInterval");
+	if (!ie || ie->ent) {
+		log_error("netflow: the information model has no IANA element 'samplingInterval'");
+		return -EINVAL;
+	}
+	enc->interval_type = (uint16_t)ie->num;
+	return 0;
+}
+
 /* ---- public ------------------------------------------------------------------------- */
 
 struct netflow_encoder *netflow_encoder_new(const struct registry *reg,
@@ -654,8 +747,12 @@ struct netflow_encoder *netflow_encoder_new(const struct registry *reg,
 		enc->v5_max_records = (config->max_msg_bytes - NF5_HDR_LEN) / NF5_REC_LEN;
 		if (enc->v5_max_records > NF5_MAX_RECORDS)
 			enc->v5_max_records = NF5_MAX_RECORDS;
+		if (setup_v5_sampling(enc) < 0)
+			goto fail;
 		return enc;
 	}
+	if (setup_v9_sampling(enc) < 0)
+		goto fail;
 	if (!enc->config.label_base)
 		enc->config.label_base = NETFLOW_DEFAULT_LABEL_BASE;
 	if (enc->config.label_base < 0x8000) {

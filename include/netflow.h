@@ -27,9 +27,12 @@ enum netflow_version {
  * keeps it clear of every IANA element; no known vendor claims 48000-48999.
  */
 #define NETFLOW_DEFAULT_LABEL_BASE 48000
-/* v9 template IDs: IPv4 and IPv6 flows. */
-#define NETFLOW_V9_TEMPLATE_IPV4 256
-#define NETFLOW_V9_TEMPLATE_IPV6 257
+/* v9 template IDs: IPv4 and IPv6 flows, and the sampling options template. */
+#define NETFLOW_V9_TEMPLATE_IPV4     256
+#define NETFLOW_V9_TEMPLATE_IPV6     257
+#define NETFLOW_V9_TEMPLATE_SAMPLING 258
+/* Largest sampling interval a v5 header can carry (its low 14 bits). */
+#define NETFLOW_V5_MAX_SAMPLING_INTERVAL 16383
 
 /*
  * One finished export packet, borrowed for the duration of the callback. is_template:
@@ -44,11 +47,16 @@ struct netflow_config {
 	enum netflow_version version;
 	uint32_t observation_domain; /* v9 Source ID; v5 engine_type = bits 15-8, engine_id 7-0 */
 	uint16_t max_msg_bytes;	     /* datagram size limit (udp_max_msg_bytes) */
+	/*
+	 * N > 1: packets were sampled 1 in N (count-based) before metering; the counts in the
+	 * records are the sampled ones. v9 reports N in an options record (SAMPLING_INTERVAL,
+	 * scope System) sent with the templates; v5 in the header's sampling field (mode 1,
+	 * N at most NETFLOW_V5_MAX_SAMPLING_INTERVAL). 0 or 1: unsampled, nothing reported.
+	 */
+	uint32_t sampling_interval;
 	/* v9 only */
 	uint16_t label_base;			/* 32768..65535-max elementId; 0 = default */
 	uint16_t label_bytes[ENRICH_DIM_COUNT]; /* fixed field length per dimension; 0 = omit */
-	/* v5 only */
-	uint16_t sampling_interval; /* header sampling field (mode << 14 | interval); 0 = none */
 };
 
 /* Fill every field with its default (version NETFLOW_V9, max_msg_bytes 1400). */
@@ -63,14 +71,17 @@ struct netflow_encoder;
  * from its information model and the labels (which, in which order, their elementIds)
  * from its template for each IP version. now_ms (wall clock) is the exporter's "boot"
  * for sysUptime. Returns NULL (logged) on an invalid configuration, e.g. a v9 record
- * that cannot fit in max_msg_bytes.
+ * that cannot fit in max_msg_bytes, or a v5 sampling interval above 16383.
  */
 struct netflow_encoder *netflow_encoder_new(const struct registry *reg,
 					    const struct netflow_config *config,
 					    netflow_emit_fn emit, void *user, uint64_t now_ms);
 void netflow_encoder_free(struct netflow_encoder *enc);
 
-/* v9: flush pending data, then emit the template packet(s). v5: nothing. Returns 0 or -errno. */
+/*
+ * v9: flush pending data, then emit the template packet(s); when sampling, the last one also
+ * carries the sampling options template and its one record. v5: nothing. Returns 0 or -errno.
+ */
 int netflow_encoder_templates(struct netflow_encoder *enc, uint64_t now_ms);
 /*
  * Append one record (labels of either end may be NULL; ifname may be NULL, borrowed for

@@ -11,6 +11,14 @@ need nfacctd python3
 inv=$top_srcdir/tests/data/sample-inventory.json
 port=$(free_port udp)
 
+# nfacctd exits on SIGINT (its print plugin writes its cache then), not always on the
+# SIGTERM of lib.sh's cleanup: stop the ones still running that way when a check fails.
+NFACCTD_PIDS=""
+stop_nfacctd() {
+	for p in $NFACCTD_PIDS; do kill -INT "$p" 2>/dev/null || true; done
+}
+LF_CLEANUPS="$LF_CLEANUPS stop_nfacctd"
+
 # The primitives: field types from the registry XML (never written twice), the lengths
 # being labelflowd's defaults for NetFlow v9 (docs/netflow.md).
 python3 - "$LABELFLOW_DATADIR/labelflow-elements.xml" >"$T/primitives.lst" <<'EOF'
@@ -39,6 +47,7 @@ print_refresh_time[labels]: 3600
 EOF
 bg nfacctd -f "$T/nfacctd.conf"
 pid=$LF_LAST_PID
+NFACCTD_PIDS="$NFACCTD_PIDS $pid"
 wait_for 10 sh -c "grep -q ':$(printf %04X "$port") ' /proc/net/udp" ||
 	fail "nfacctd did not start"
 "$LABELFLOWD" -r "$top_srcdir/tests/data/sample.pcap" --inventory "$inv" \
@@ -109,3 +118,48 @@ if (r["src_podname"], r["dst_podname"], r["dst_zone"]) != (
     fail("IPv6 flow: %r" % r)
 print("ok: nfacctd decodes pod, workload, service, VM, VPC and zone labels from v9")
 EOF
+
+# Sampling: with nfacctd_renormalize, nfacctd multiplies the counts by the interval that v9
+# reports in its options record and v5 in its header. 1 in 10 of a plain IPv4 capture:
+# the sampler takes ceil(frames / 10) packets, nfacctd must total exactly 10 times them.
+N=10
+"$LF_MKPCAP" -o "$T/plain.pcap" --truth "$T/plain.truth" --packets 20003 --flows 400 \
+	--seed 5 >/dev/null
+frames=$(kv frames "$T/plain.truth")
+expect_eq "plain capture: every frame an IPv4 packet" "$(kv ipv4_packets "$T/plain.truth")" \
+	"$frames"
+printf 'flow: { sampling_interval = %s; };\n' "$N" >"$T/samp.conf"
+for v in 9 5; do
+	port=$(free_port udp)
+	cat >"$T/renorm$v.conf" <<EOF
+daemonize: false
+nfacctd_ip: 127.0.0.1
+nfacctd_port: $port
+nfacctd_pipe_size: 16777216
+nfacctd_renormalize: true
+plugins: print[s]
+aggregate[s]: src_host, dst_host, src_port, dst_port, proto
+print_output[s]: json
+print_output_file[s]: $T/renorm$v.json
+print_refresh_time[s]: 3600
+EOF
+	bg nfacctd -f "$T/renorm$v.conf"
+	pid=$LF_LAST_PID
+	NFACCTD_PIDS="$NFACCTD_PIDS $pid"
+	wait_for 10 sh -c "grep -q ':$(printf %04X "$port") ' /proc/net/udp" ||
+		fail "nfacctd did not start"
+	"$LABELFLOWD" -c "$T/samp.conf" -r "$T/plain.pcap" -e "netflow$v:127.0.0.1:$port" \
+		--stats-file "$T/samp$v.stats" --log-level warn
+	sleep 1
+	kill -INT "$pid"
+	wait_for 10 sh -c "! kill -0 $pid" || fail "nfacctd did not stop"
+	st=$T/samp$v.stats
+	expect_eq "v$v: sampled packets = ceil(frames / $N)" "$(kv export.packets "$st")" \
+		$(((frames + N - 1) / N))
+	expect_eq "v$v: nfacctd packets, bytes = $N x sampled" \
+		"$(python3 -c 'import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(sum(r["packets"] for r in rows), sum(r["bytes"] for r in rows))' "$T/renorm$v.json")" \
+		"$(($(kv export.packets "$st") * N)) $(($(kv export.octets "$st") * N))"
+done
+echo "ok: nfacctd renormalizes sampled NetFlow v9 and v5 by the reported interval"

@@ -4,6 +4,8 @@
 # to two nfcapd on loopback, netflow9: and netflow5:. v9 totals (packets, octets, records)
 # equal the ground truth; v5 carries exactly the IPv4 part (IPv6 counted as dropped);
 # first/last seen come back to the millisecond; no sequence errors in either stream.
+# With 1-in-N sampling both report N (v9 options record, v5 header) and nfdump scales the
+# sampled counts by N: its totals are N times those of the frames the sampler took.
 . "$top_srcdir/tests/e2e/lib.sh"
 need nfcapd nfdump python3
 
@@ -94,6 +96,79 @@ expect_eq "v5 octets = IPv4 octets of v9" "$(column_sum ibyt "$T/v5.csv")" \
 expect_eq "v5 first/last seen" "$(first_last "$T/v5")" "$(first_last "$T/v9" ipv4)"
 expect_eq "v5 sequence failures" "$(info 'Sequence failures' "$T/v5.info")" 0
 [ "$(kv "$t5.v5_ipv6_dropped" "$st")" -gt 0 ] || fail "the mix has IPv6 flows"
+
+# ---------------------------------------------------------------- sampling
+# 1 in 10 of a plain IPv4 capture (every frame an IP packet) to both versions at once; the
+# template packet (with the v9 sampling report) is resent every 100 datagrams. Truth: the
+# sampler takes frames 1, 11, 21, ..., so packets = ceil(frames / 10) and octets = the IP
+# lengths of exactly those frames, read from the capture here; nfdump multiplies both by
+# 10 (v9: SAMPLING_INTERVAL in the options record; v5: the header's sampling field).
+N=10
+"$LF_MKPCAP" -o "$T/plain.pcap" --truth "$T/plain.truth" --packets 20003 --flows 400 \
+	--seed 5 >/dev/null
+frames=$(kv frames "$T/plain.truth")
+expect_eq "plain capture: every frame an IPv4 packet" "$(kv ipv4_packets "$T/plain.truth")" \
+	"$frames"
+expect_eq "plain capture: Ethernet, untagged" \
+	"$(kv linktype "$T/plain.truth") $(kv vlan_frames "$T/plain.truth")" "1 0"
+# Frames and IP octets of the whole capture, then of every Nth frame from the first (the
+# IPv4 total length behind the 14-byte Ethernet header).
+python3 - "$T/plain.pcap" "$N" >"$T/plain.sampled" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+n = int(sys.argv[2])
+end = "<" if struct.unpack("<I", data[:4])[0] in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+off, i, all_f, all_o, sel_f, sel_o = 24, 0, 0, 0, 0, 0
+while off < len(data):
+    incl = struct.unpack(end + "I", data[off + 8:off + 12])[0]
+    ip_len = struct.unpack("!H", data[off + 16 + 16:off + 16 + 18])[0]
+    all_f, all_o = all_f + 1, all_o + ip_len
+    if i % n == 0:
+        sel_f, sel_o = sel_f + 1, sel_o + ip_len
+    i, off = i + 1, off + 16 + incl
+print(all_f, all_o, sel_f, sel_o)
+PY
+read -r all_f all_o sel_f sel_o <"$T/plain.sampled"
+expect_eq "capture reader agrees with the generator" "$all_f $all_o" \
+	"$frames $(kv ip_octets "$T/plain.truth")"
+expect_eq "sampled frames = ceil(frames / $N)" "$sel_f" $(((frames + N - 1) / N))
+start_nfcapd n9
+p9=$PORT pid9=$NFCAPD_PID
+start_nfcapd n5
+p5=$PORT pid5=$NFCAPD_PID
+printf 'flow: { sampling_interval = %s; };\nexport: { template_refresh_msgs = 100; };\n' \
+	"$N" >"$T/samp.conf"
+"$LABELFLOWD" -c "$T/samp.conf" -r "$T/plain.pcap" -e "netflow9:127.0.0.1:$p9" \
+	-e "netflow5:127.0.0.1:$p5" --stats-file "$T/samp.stats" --log-level warn
+sleep 0.5
+stop_nfcapd "$pid9" n9
+stop_nfcapd "$pid5" n5
+st=$T/samp.stats
+t9=target.netflow9:127.0.0.1:$p9
+expect_eq "sampling.selected" "$(kv sampling.selected "$st")" "$sel_f"
+expect_eq "export.packets (sampled, not scaled)" "$(kv export.packets "$st")" "$sel_f"
+expect_eq "export.octets (sampled, not scaled)" "$(kv export.octets "$st")" "$sel_o"
+[ "$(kv "$t9.template_sends" "$st")" -ge 3 ] || fail "sampled v9: templates not refreshed"
+for v in n9 n5; do
+	expect_eq "$v: nfdump packets = $N x sampled" "$(column_sum ipkt "$T/$v.csv")" \
+		$((sel_f * N))
+	expect_eq "$v: nfdump octets = $N x sampled" "$(column_sum ibyt "$T/$v.csv")" \
+		$((sel_o * N))
+	expect_eq "$v: records" "$(rows "$T/$v.csv")" "$(kv export.records "$st")"
+	expect_eq "$v: sequence failures" "$(info 'Sequence failures' "$T/$v.info")" 0
+	# Every record went through the announced sampler, none unscaled.
+	expect_eq "$v: records flagged sampled" \
+		"$(nfdump -R "$T/$v" -o raw | grep -c 'Flags .*, Sampled$')" \
+		"$(kv export.records "$st")"
+done
+# nfdump's sampler table: 1 packet taken, 9 skipped (v5: mode 1, deterministic).
+nfdump -E "$(ls "$T"/n9/nfcapd.* | head -1)" >"$T/n9.exporters"
+grep -q 'Generic Sampler: algorithm: 0, packet interval: 1, packet space: 9$' \
+	"$T/n9.exporters" || { cat "$T/n9.exporters"; fail "v9: nfdump has no 1-in-10 sampler"; }
+nfdump -E "$(ls "$T"/n5/nfcapd.* | head -1)" >"$T/n5.exporters"
+grep -q 'Generic Sampler: algorithm: 1, packet interval: 1, packet space: 9$' \
+	"$T/n5.exporters" || { cat "$T/n5.exporters"; fail "v5: nfdump has no 1-in-10 sampler"; }
+echo "ok: nfdump scales sampled NetFlow v9 and v5 by the reported interval"
 
 # The sample capture: the first cart -> redis session in both versions, all fields.
 start_nfcapd s9

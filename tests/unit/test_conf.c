@@ -247,8 +247,18 @@ Test(conf, biflow_sampling_and_selection_settings)
 	cr_assert_str_eq(c.select.rule[1].key[1], "cidr");
 	cr_assert_eq(conf_list_add(&c.targets, "netflow9:127.0.0.1:2055"), 0);
 	cr_assert_eq(conf_validate(&c, err, sizeof(err)), -EINVAL);
-	cr_assert_not_null(strstr(err, "NetFlow carries neither biflows"), "%s", err);
+	cr_assert_not_null(strstr(err, "NetFlow carries no biflows"), "%s", err);
+	/* Sampling is reported in NetFlow too: v9 options, the v5 header up to 16383. */
+	c.flow.biflow = false;
+	cr_assert_eq(conf_list_add(&c.targets, "netflow5:127.0.0.1:2056"), 0);
+	cr_assert_eq(conf_validate(&c, err, sizeof(err)), 0, "%s", err);
+	c.export.ipfix.sampling_interval = 16384;
+	cr_assert_eq(conf_validate(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "'netflow5:127.0.0.1:2056'"), "%s", err);
+	cr_assert_not_null(strstr(err, "does not fit a NetFlow v5 header"), "%s", err);
 	conf_list_clear(&c.targets);
+	c.export.ipfix.sampling_interval = 100;
+	c.flow.biflow = true;
 	/* The eBPF backend meters biflows and samples in the kernel too. */
 	c.backend = CONF_BACKEND_EBPF;
 	cr_assert_eq(conf_validate(&c, err, sizeof(err)), 0, "%s", err);

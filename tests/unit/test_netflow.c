@@ -3,7 +3,8 @@
  * netflow: encodes records through the real registry, captures the emitted packets and
  * reads them back byte by byte: v9 headers, template flowsets (RFC 3954 field types),
  * data flowsets parsed through the templates the encoder sent, v5 headers and records,
- * times rebuilt as a collector does (unix time - sysUptime + FIRST_SWITCHED).
+ * times rebuilt as a collector does (unix time - sysUptime + FIRST_SWITCHED), and the
+ * sampling report (v9 options template and record, v5 header field) byte by byte.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -135,11 +136,19 @@ struct rec {
 static struct tmpl tmpls[2];
 static struct rec recs[MAX_MSGS * 4];
 static size_t n_recs;
+/* Options flowsets (ID 1) and options data flowsets (ID 258), as sent, per packet. */
+struct flowset {
+	const uint8_t *p; /* from the flowset header on */
+	size_t len;
+	size_t msg;
+};
+static struct flowset opt_tmpls[MAX_MSGS], opt_data[MAX_MSGS];
+static size_t n_opt_tmpls, n_opt_data;
 
 /* Learn templates from every template flowset, collect every data record. */
 static void parse_v9(void)
 {
-	n_recs = 0;
+	n_recs = n_opt_tmpls = n_opt_data = 0;
 	for (size_t m = 0; m < n_msgs; m++) {
 		const uint8_t *b = msgs[m].buf;
 		size_t off = 20, count = 0;
@@ -170,6 +179,16 @@ static void parse_v9(void)
 					}
 					p += 4 + 4 * (size_t)nf;
 				}
+			} else if (id == 1) {
+				/* One options template of one scope and one option field. */
+				cr_assert_eq(len, 20, "options flowset: 18 bytes + 2 padding");
+				opt_tmpls[n_opt_tmpls++] = (struct flowset){b + off, len, m};
+				count++;
+			} else if (id == NETFLOW_V9_TEMPLATE_SAMPLING) {
+				cr_assert_gt(n_opt_tmpls, 0, "options data before its template");
+				cr_assert_eq(len, 12, "one options record of 8 bytes");
+				opt_data[n_opt_data++] = (struct flowset){b + off, len, m};
+				count++;
 			} else {
 				const struct tmpl *t = &tmpls[id == 257];
 				size_t p = off + 4;
@@ -749,23 +768,170 @@ Test(netflow, v9_templates_flagged_for_the_transport)
 	netflow_encoder_free(enc);
 }
 
-/* ---- v5 ----------------------------------------------------------------------------- */
+/* ---- v9 sampling -------------------------------------------------------------------- */
 
-static struct netflow_encoder *v5_new(uint16_t max_bytes, uint64_t now)
+/* The options template and record the encoder must send for 1-in-interval sampling. */
+static void check_sampling_options(const struct flowset *t, const struct flowset *d,
+				   uint32_t source_id, uint32_t interval)
+{
+	/*
+	 * Options flowset (ID 1) of 20 bytes: template 258, scope length 4, option length
+	 * 4; scope System (1) of 4 bytes; SAMPLING_INTERVAL (34) of 4 bytes; 2 bytes padding.
+	 */
+	static const uint8_t tmpl[20] = {0, 1, 0, 20, 1, 2,  0, 4, 0, 4,
+					 0, 1, 0, 4,  0, 34, 0, 4, 0, 0};
+	uint8_t rec[12] = {0x01, 0x02, 0, 12};
+
+	cr_assert_eq(t->len, sizeof(tmpl));
+	cr_assert_arr_eq(t->p, tmpl, sizeof(tmpl), "options template bytes");
+	rec[4] = (uint8_t)(source_id >> 24);
+	rec[5] = (uint8_t)(source_id >> 16);
+	rec[6] = (uint8_t)(source_id >> 8);
+	rec[7] = (uint8_t)source_id;
+	rec[8] = (uint8_t)(interval >> 24);
+	rec[9] = (uint8_t)(interval >> 16);
+	rec[10] = (uint8_t)(interval >> 8);
+	rec[11] = (uint8_t)interval;
+	cr_assert_eq(d->len, sizeof(rec));
+	cr_assert_arr_eq(d->p, rec, sizeof(rec), "options record bytes");
+}
+
+Test(netflow, v9_sampling_options_with_the_templates)
+{
+	struct netflow_config c = v9_config();
+	struct netflow_encoder *enc;
+	struct flow_record r = v4_tcp();
+	const uint8_t *b;
+
+	c.sampling_interval = 100000; /* more than 16 bits: v9 carries 32 */
+	enc = v9_new(&c, T0);
+	cr_assert_eq(n_msgs, 1, "templates and the sampling report in one packet");
+	cr_assert(msgs[0].is_template);
+	b = msgs[0].buf;
+	cr_assert_eq(g16(b + 2), 4, "2 templates + options template + options record");
+	parse_v9();
+	cr_assert_eq(n_opt_tmpls, 1);
+	cr_assert_eq(n_opt_data, 1);
+	cr_assert_eq(opt_tmpls[0].p, b + 20 + g16(b + 22), "right after the template flowset");
+	cr_assert_eq(opt_data[0].p, opt_tmpls[0].p + 20, "the record right after its template");
+	cr_assert_eq(opt_data[0].p + 12, b + msgs[0].len, "last in the packet");
+	check_sampling_options(&opt_tmpls[0], &opt_data[0], 0x01020304, 100000);
+	/* Data packets carry no report; a refresh repeats it with the templates. */
+	netflow_encoder_add(enc, &r, NULL, NULL, NULL, T0);
+	cr_assert_eq(netflow_encoder_templates(enc, T0 + 1000), 0);
+	netflow_encoder_add(enc, &r, NULL, NULL, NULL, T0 + 1000);
+	netflow_encoder_flush(enc);
+	cr_assert_eq(n_msgs, 4);
+	parse_v9();
+	cr_assert_eq(n_opt_tmpls, 2);
+	cr_assert_eq(n_opt_data, 2);
+	cr_assert_eq(opt_data[1].msg, 2, "in the refreshed template packet");
+	check_sampling_options(&opt_tmpls[1], &opt_data[1], 0x01020304, 100000);
+	cr_assert_eq(n_recs, 2);
+	cr_assert_eq(uval(&recs[0], IN_PKTS), 12, "counts are not scaled");
+	cr_assert_eq(uval(&recs[0], IN_BYTES), 3456);
+	cr_assert_eq(netflow_encoder_get_stats(enc)->template_msgs, 2);
+	netflow_encoder_free(enc);
+}
+
+Test(netflow, v9_unsampled_sends_no_options)
+{
+	struct netflow_config c = v9_config();
+	struct netflow_encoder *enc;
+
+	for (uint32_t n = 0; n <= 1; n++) {
+		c.sampling_interval = n;
+		enc = v9_new(&c, T0);
+		netflow_encoder_free(enc);
+	}
+	cr_assert_eq(n_msgs, 2);
+	parse_v9();
+	cr_assert_eq(n_opt_tmpls + n_opt_data, 0, "interval 0 and 1: no sampling report");
+	cr_assert_eq(g16(msgs[0].buf + 2), 2);
+	cr_assert_eq(g16(msgs[1].buf + 2), 2);
+}
+
+/* Templates of the standard fields only: 76 bytes each. */
+static void small_templates(struct netflow_config *c, uint16_t max_bytes, uint32_t interval)
+{
+	*c = v9_config();
+	for (int d = 0; d < ENRICH_DIM_COUNT; d++)
+		c->label_bytes[d] = 0;
+	c->max_msg_bytes = max_bytes;
+	c->sampling_interval = interval;
+}
+
+Test(netflow, v9_sampling_options_in_small_datagrams)
 {
 	struct netflow_config c;
 	struct netflow_encoder *enc;
+
+	/* 20 + 4 + 76 + 76 + 32 = 208: the report goes in a packet of its own. */
+	small_templates(&c, 207, 10);
+	enc = v9_new(&c, T0);
+	cr_assert_eq(n_msgs, 2);
+	cr_assert_eq(msgs[0].len, 176);
+	cr_assert_eq(g16(msgs[0].buf + 2), 2);
+	cr_assert_eq(msgs[1].len, 52);
+	cr_assert_eq(g16(msgs[1].buf + 2), 2, "options template + record");
+	cr_assert(msgs[1].is_template, "resent with the templates");
+	cr_assert_eq(g32(msgs[1].buf + 12), 1, "numbered like any packet");
+	parse_v9();
+	check_sampling_options(&opt_tmpls[0], &opt_data[0], 0x01020304, 10);
+	netflow_encoder_free(enc);
+	for (size_t i = 0; i < n_msgs; i++)
+		free(msgs[i].buf);
+	n_msgs = 0;
+	/* Exactly 208: one packet. */
+	small_templates(&c, 208, 10);
+	enc = v9_new(&c, T0);
+	cr_assert_eq(n_msgs, 1);
+	cr_assert_eq(msgs[0].len, 208);
+	cr_assert_eq(g16(msgs[0].buf + 2), 4);
+	netflow_encoder_free(enc);
+	for (size_t i = 0; i < n_msgs; i++)
+		free(msgs[i].buf);
+	n_msgs = 0;
+	/* 120: one template a packet, the report with the second (100 + 32 > 120: alone). */
+	small_templates(&c, 120, 10);
+	enc = v9_new(&c, T0);
+	cr_assert_eq(n_msgs, 3);
+	cr_assert_eq(msgs[0].len, 100);
+	cr_assert_eq(msgs[1].len, 100);
+	cr_assert_eq(msgs[2].len, 52);
+	parse_v9();
+	cr_assert_eq(tmpls[0].id, 256);
+	cr_assert_eq(tmpls[1].id, 257);
+	cr_assert_eq(opt_data[0].msg, 2);
+	check_sampling_options(&opt_tmpls[0], &opt_data[0], 0x01020304, 10);
+	for (size_t m = 0; m < n_msgs; m++)
+		cr_assert(msgs[m].is_template);
+	netflow_encoder_free(enc);
+}
+
+/* ---- v5 ----------------------------------------------------------------------------- */
+
+static struct netflow_encoder *v5_new_sampled(uint16_t max_bytes, uint64_t now, uint32_t interval)
+{
+	struct netflow_config c;
+	struct netflow_encoder *enc;
+	size_t before = n_msgs;
 
 	netflow_config_defaults(&c);
 	c.version = NETFLOW_V5;
 	c.max_msg_bytes = max_bytes;
 	c.observation_domain = 0x0a0b;
-	c.sampling_interval = 0;
+	c.sampling_interval = interval;
 	enc = netflow_encoder_new(reg, &c, capture, &n_msgs, now);
 	cr_assert_not_null(enc);
 	cr_assert_eq(netflow_encoder_templates(enc, now), 0);
-	cr_assert_eq(n_msgs, 0, "v5 has no templates");
+	cr_assert_eq(n_msgs, before, "v5 has no templates");
 	return enc;
+}
+
+static struct netflow_encoder *v5_new(uint16_t max_bytes, uint64_t now)
+{
+	return v5_new_sampled(max_bytes, now, 0);
 }
 
 Test(netflow, v5_header_and_record)
@@ -908,4 +1074,33 @@ Test(netflow, v5_old_capture_times)
 	cr_assert_eq(boot_of(h) + g32(h + 24 + 28), r.end_ms);
 	cr_assert_leq(g32(h + 24 + 28), g32(h + 4));
 	netflow_encoder_free(enc);
+}
+
+Test(netflow, v5_sampling_header_field)
+{
+	static const struct {
+		uint32_t interval;
+		uint16_t field;
+	} cases[] = {
+		{0, 0}, {1, 0}, {2, 0x4002}, {10, 0x400a}, {1000, 0x43e8}, {16383, 0x7fff},
+	};
+	struct flow_record r = v4_tcp();
+	struct netflow_config c;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct netflow_encoder *enc = v5_new_sampled(1400, T0, cases[i].interval);
+
+		netflow_encoder_add(enc, &r, NULL, NULL, NULL, T0 + 9000);
+		netflow_encoder_flush(enc);
+		cr_assert_eq(n_msgs, i + 1);
+		cr_assert_eq(g16(msgs[i].buf + 22), cases[i].field, "interval %u",
+			     cases[i].interval);
+		cr_assert_eq(g32(msgs[i].buf + 24 + 16), 12, "counts are not scaled");
+		netflow_encoder_free(enc);
+	}
+	/* 14 bits: a larger interval cannot be reported, so the encoder refuses it. */
+	netflow_config_defaults(&c);
+	c.version = NETFLOW_V5;
+	c.sampling_interval = NETFLOW_V5_MAX_SAMPLING_INTERVAL + 1;
+	cr_assert_null(netflow_encoder_new(reg, &c, capture, &n_msgs, T0));
 }
