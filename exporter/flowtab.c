@@ -7,7 +7,8 @@
  * timeouts, so expiry walks from the list heads and touches only what expires.
  * Biflow mode keys both directions by one canonical key and keeps the reverse share of
  * the counters in a parallel array, so uniflow entries and their hot path stay as they
- * are. Algorithm, invariants and measured costs: docs/flowtab.md.
+ * are; rare outer tunnel addresses live in another. A burst of packets has its buckets and
+ * entries prefetched before it is metered. Algorithm, invariants, costs: docs/flowtab.md.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,38 +31,70 @@
 #define FLOWTAB_MAX_FLOWS_LIMIT (1u << 30)
 /* Index 0 of the pool is the sentinel of both lists; 0 also means "none" in chains. */
 #define FLOWTAB_NIL 0u
+/* Packets of one pass of flowtab_add_burst(): their prefetches are in flight together. */
+#define FLOWTAB_BURST 16
 
 /*
- * One flow. 152 bytes (static_assert below). The first 64 bytes hold everything a lookup
- * touches (key, chain link) and the LRU links; the second part holds the last time,
- * the counters and the active-list state. Entries in the pool are owned by the table.
+ * One flow. 112 bytes (static_assert below). The first 64 bytes hold everything a lookup
+ * touches (key, chain link) and the LRU links; then the per-packet counters and times,
+ * then what only a report or the first packet touches. The two bytes that are padding in
+ * a packet's key (flow_key.pad) carry entry state instead: they are never hashed or
+ * compared, and are zero in every record. Outer tunnel addresses, rarely present, live in
+ * a side array (struct flow_outer) written only for tunnelled flows. Entries in the pool
+ * are owned by the table.
  * Invariants for an entry in use:
  *   start_ms <= end_ms;  report_ms <= clock_ms;  end_ms <= pkt_clock_ms;
  *   packets/octets/tcp_flags are deltas since the last report (packets may be 0 only
- *   after an active report, until the next packet);
- *   on_active == 0 only if packets == 0 (such a flow waits for a packet or idles out).
+ *   after an active report, until the next packet); packets <= FLOWTAB_PACKETS_MAX;
+ *   on the active list iff FLOWTAB_E_ON_ACTIVE, which is set whenever packets > 0.
  */
 struct flow_entry {
-	struct flow_key key; /* as given by the caller, compared and hashed as bytes */
+	struct flow_key key; /* compared and hashed as bytes, except pad: FLOWTAB_BFLAGS/STATE */
 	uint32_t hnext;	     /* next entry in the bucket chain (or in the free list); 0 = end */
 	uint32_t lru_prev;   /* LRU list, ordered by end_ms; head = least recently seen */
 	uint32_t lru_next;
-	/* ---- 64: counters, times and first-packet attributes */
-	uint64_t end_ms;    /* last packet (packet clock) */
-	uint64_t packets;   /* since the last report */
-	uint64_t octets;    /* since the last report */
-	uint64_t start_ms;  /* first packet of the flow; kept across active reports */
-	uint64_t report_ms; /* start of the current report interval (table clock) */
-	uint32_t act_prev;  /* active list, ordered by report_ms; valid when on_active */
-	uint32_t act_next;
-	uint16_t inner_vlan_id; /* of the first packet */
+	/* ---- 64: touched by every packet */
+	uint64_t end_ms;	/* last packet (packet clock) */
+	uint64_t octets;	/* since the last report */
+	uint32_t packets;	/* since the last report; a report is due at FLOWTAB_PACKETS_MAX */
 	uint8_t tcp_flags;	/* OR since the last report */
 	uint8_t tos;		/* of the first packet */
-	uint8_t on_active;
-	uint8_t outer_ip_version; /* of the first packet; 0 = not tunnelled */
-	uint8_t outer_src_addr[16];
-	uint8_t outer_dst_addr[16];
-	uint8_t bflags; /* biflow mode: FLOWTAB_BI_* (fills what was padding) */
+	uint16_t inner_vlan_id; /* of the first packet */
+	uint64_t report_ms;	/* start of the current report interval (table clock) */
+	/* ---- 96: touched by the first packet and by reports */
+	uint64_t start_ms; /* first packet of the flow; kept across active reports */
+	uint32_t act_prev; /* active list, ordered by report_ms; valid with FLOWTAB_E_ON_ACTIVE */
+	uint32_t act_next;
+};
+
+/*
+ * The flags bytes of an entry: key.pad[0] holds biflow mode's FLOWTAB_BI_* flags, key.pad[1]
+ * the entry state (FLOWTAB_E_*). A packet's key has both 0; emit() zeroes them in the record.
+ */
+#define FLOWTAB_BFLAGS(e) ((e)->key.pad[0])
+#define FLOWTAB_STATE(e)  ((e)->key.pad[1])
+
+/* FLOWTAB_STATE */
+#define FLOWTAB_E_OUTER_VER 0x0f /* outer_ip_version of the first packet (0, 4 or 6) */
+#define FLOWTAB_E_ON_ACTIVE 0x80 /* on the active list */
+
+/*
+ * A flow's packet count between two reports fits 32 bits: a flow that reaches this many
+ * packets within one active timeout is reported then (as an active-timeout record).
+ * tests/unit/test_flowtab_cap.c builds this file with a lower value to reach it.
+ */
+#ifndef FLOWTAB_PACKETS_MAX
+#define FLOWTAB_PACKETS_MAX UINT32_MAX
+#endif
+
+/*
+ * Outer tunnel addresses of the first packet of the entry with the same pool index, valid
+ * only while that entry's FLOWTAB_E_OUTER_VER is not 0 (inner view of a tunnelled packet).
+ * Only such flows write it, so for plain traffic its pages are never committed.
+ */
+struct flow_outer {
+	uint8_t src_addr[16];
+	uint8_t dst_addr[16];
 };
 
 /*
@@ -80,17 +113,18 @@ struct flow_rev {
 	uint8_t pad[6];
 };
 
-/* flow_entry.bflags */
+/* FLOWTAB_BFLAGS */
 #define FLOWTAB_BI_SWAPPED  0x01 /* the initiator's packets carry the reverse of the key */
 #define FLOWTAB_BI_FIN_FWD  0x02 /* the initiator sent a FIN */
 #define FLOWTAB_BI_FIN_REV  0x04 /* the responder sent a FIN */
 #define FLOWTAB_BI_KNOWN    0x08 /* the first packet was an initiator's (biflowDirection 1) */
 #define FLOWTAB_BI_REV_SEEN 0x10 /* a reverse packet was seen: flow_rev times are valid */
 
-_Static_assert(sizeof(struct flow_key) == 52, "flow_key is hashed as 6 x 8 + 4 bytes");
+_Static_assert(sizeof(struct flow_key) == 52 && offsetof(struct flow_key, pad) == 50,
+	       "flow_key is hashed as 6 x 8 + 2 bytes; its 2 padding bytes hold entry state");
 _Static_assert(offsetof(struct flow_entry, lru_next) + sizeof(uint32_t) == 64,
-	       "lookup and LRU link fields must share the first cache line");
-_Static_assert(sizeof(struct flow_entry) == 152, "documented in docs/flowtab.md");
+	       "lookup and LRU link fields must share the first 64 bytes");
+_Static_assert(sizeof(struct flow_entry) == 112, "documented in docs/flowtab.md");
 
 struct flowtab {
 	struct flow_entry *pool; /* owned: max_flows + 1 entries; pool[0] is the list sentinel */
@@ -101,10 +135,11 @@ struct flowtab {
 	uint32_t free_head; /* free list through hnext; 0 = empty */
 	uint32_t idle_timeout_ms;
 	uint32_t active_timeout_ms;
-	uint64_t pkt_clock_ms; /* max packet time seen: stamps start_ms/end_ms */
-	uint64_t clock_ms;     /* max(pkt_clock_ms, every expire now): timeouts, report_ms */
-	uint64_t secret[6];    /* per-table hash secrets (flow keys are attacker-chosen) */
-	struct flow_rev *rev;  /* owned, biflow mode only: max_flows + 1 entries; else NULL */
+	uint64_t pkt_clock_ms;	  /* max packet time seen: stamps start_ms/end_ms */
+	uint64_t clock_ms;	  /* max(pkt_clock_ms, every expire now): timeouts, report_ms */
+	uint64_t secret[6];	  /* per-table hash secrets (flow keys are attacker-chosen) */
+	struct flow_rev *rev;	  /* owned, biflow mode only: max_flows + 1 entries; else NULL */
+	struct flow_outer *outer; /* owned: max_flows + 1 entries, used by tunnelled flows */
 	flowtab_export_fn export_fn;
 	void *user; /* borrowed: passed to export_fn */
 	struct flowtab_stats stats;
@@ -120,9 +155,9 @@ static inline uint64_t load64(const uint8_t *p)
 	return v;
 }
 
-static inline uint32_t load32(const uint8_t *p)
+static inline uint16_t load16(const uint8_t *p)
 {
-	uint32_t v;
+	uint16_t v;
 
 	memcpy(&v, p, sizeof(v));
 	return v;
@@ -145,9 +180,10 @@ static inline uint64_t fold_mul(uint64_t a, uint64_t b)
 }
 
 /*
- * A key as five 64-bit words and one 32-bit word. The packet's key is loaded once into
- * registers: it was just written field by field, and re-reading it per use would stall
- * on store forwarding again and again.
+ * A key as six 64-bit words and the 16 bits after them (direction, tunnel type; the pad
+ * bytes are left out). The packet's key is loaded once into registers: it was just
+ * written field by field, and re-reading it per use would stall on store forwarding again
+ * and again.
  */
 struct key_words {
 	uint64_t w[6];
@@ -160,10 +196,10 @@ static inline void key_load(struct key_words *kw, const struct flow_key *key)
 
 	for (size_t i = 0; i < 6; i++)
 		kw->w[i] = load64(k + 8 * i);
-	kw->t = load32(k + 48);
+	kw->t = load16(k + 48);
 }
 
-/* 52-byte key -> 64 bits: three folded multiplies, the first two independent. */
+/* 50 key bytes -> 64 bits: three folded multiplies, the first two independent. */
 static inline uint64_t key_hash(const struct flowtab *ft, const struct key_words *kw)
 {
 	uint64_t a = fold_mul(kw->w[0] ^ ft->secret[0], kw->w[1] ^ ft->secret[1]);
@@ -178,7 +214,7 @@ static inline bool key_equal(const struct flow_key *key, const struct key_words 
 	uint64_t d = (load64(k) ^ kw->w[0]) | (load64(k + 8) ^ kw->w[1]) |
 		     (load64(k + 16) ^ kw->w[2]) | (load64(k + 24) ^ kw->w[3]) |
 		     (load64(k + 32) ^ kw->w[4]) | (load64(k + 40) ^ kw->w[5]) |
-		     (load32(k + 48) ^ kw->t);
+		     (load16(k + 48) ^ kw->t);
 
 	return d == 0;
 }
@@ -228,7 +264,7 @@ static inline void act_unlink(struct flow_entry *pool, struct flow_entry *e)
 {
 	pool[e->act_prev].act_next = e->act_next;
 	pool[e->act_next].act_prev = e->act_prev;
-	e->on_active = 0;
+	FLOWTAB_STATE(e) &= (uint8_t)~FLOWTAB_E_ON_ACTIVE;
 }
 
 static inline void act_append(struct flow_entry *pool, struct flow_entry *e, uint32_t idx)
@@ -239,7 +275,7 @@ static inline void act_append(struct flow_entry *pool, struct flow_entry *e, uin
 	e->act_next = FLOWTAB_NIL;
 	pool[tail].act_next = idx;
 	pool[0].act_prev = idx;
-	e->on_active = 1;
+	FLOWTAB_STATE(e) |= FLOWTAB_E_ON_ACTIVE;
 }
 
 /* ------------------------------------------------------------------ export and removal */
@@ -335,14 +371,20 @@ static inline struct flow_rev *rev_of(const struct flowtab *ft, uint32_t idx)
 	return ft->rev ? &ft->rev[idx] : NULL;
 }
 
+static inline bool on_active(const struct flow_entry *e)
+{
+	return FLOWTAB_STATE(e) & FLOWTAB_E_ON_ACTIVE;
+}
+
 /* ------------------------------------------------------------------ export and removal */
 
 /*
  * Hand one record to the callback and count it. The entry is not changed. rv is the
- * entry's reverse share in biflow mode, NULL in uniflow mode.
+ * entry's reverse share in biflow mode, NULL in uniflow mode; ou its outer addresses,
+ * read only when the entry has an outer IP version.
  */
 static void emit(struct flowtab *ft, const struct flow_entry *e, const struct flow_rev *rv,
-		 enum flowtab_end_reason reason)
+		 const struct flow_outer *ou, enum flowtab_end_reason reason)
 {
 	struct flow_record rec = {
 		.key = e->key,
@@ -354,14 +396,16 @@ static void emit(struct flowtab *ft, const struct flow_entry *e, const struct fl
 		.tcp_flags = e->tcp_flags,
 		.tos = e->tos,
 		.end_reason = (uint8_t)reason,
-		.outer_ip_version = e->outer_ip_version,
+		.outer_ip_version = FLOWTAB_STATE(e) & FLOWTAB_E_OUTER_VER,
 	};
 
-	memcpy(rec.outer_src_addr, e->outer_src_addr, sizeof(rec.outer_src_addr));
-	memcpy(rec.outer_dst_addr, e->outer_dst_addr, sizeof(rec.outer_dst_addr));
+	if (rec.outer_ip_version) {
+		memcpy(rec.outer_src_addr, ou->src_addr, sizeof(rec.outer_src_addr));
+		memcpy(rec.outer_dst_addr, ou->dst_addr, sizeof(rec.outer_dst_addr));
+	}
 	if (rv) {
 		/* The initiator's key: the canonical key, turned back if it was swapped. */
-		if (e->bflags & FLOWTAB_BI_SWAPPED)
+		if (FLOWTAB_BFLAGS(e) & FLOWTAB_BI_SWAPPED)
 			key_reverse(&rec.key, &e->key);
 		rec.key.direction = rv->direction;
 		rec.packets = e->packets - rv->packets;
@@ -369,13 +413,15 @@ static void emit(struct flowtab *ft, const struct flow_entry *e, const struct fl
 		rec.rev_packets = rv->packets;
 		rec.rev_octets = rv->octets;
 		rec.rev_tcp_flags = rv->tcp_flags;
-		if (e->bflags & FLOWTAB_BI_REV_SEEN) {
+		if (FLOWTAB_BFLAGS(e) & FLOWTAB_BI_REV_SEEN) {
 			rec.rev_start_ms = rv->start_ms;
 			rec.rev_end_ms = rv->end_ms;
 		}
-		rec.biflow_direction = (e->bflags & FLOWTAB_BI_KNOWN) ? FLOWTAB_BIFLOW_INITIATOR
-								      : FLOWTAB_BIFLOW_ARBITRARY;
+		rec.biflow_direction = (FLOWTAB_BFLAGS(e) & FLOWTAB_BI_KNOWN)
+					       ? FLOWTAB_BIFLOW_INITIATOR
+					       : FLOWTAB_BIFLOW_ARBITRARY;
 	}
+	memset(rec.key.pad, 0, sizeof(rec.key.pad)); /* entry state, not key */
 
 	ft->stats.records_exported++;
 	ft->stats.ended[reason]++;
@@ -398,7 +444,7 @@ static void remove_entry(struct flowtab *ft, uint32_t idx)
 		link = &pool[*link].hnext;
 	*link = e->hnext;
 	lru_unlink(pool, e);
-	if (e->on_active)
+	if (on_active(e))
 		act_unlink(pool, e);
 	e->hnext = ft->free_head;
 	ft->free_head = idx;
@@ -412,12 +458,16 @@ static void remove_entry(struct flowtab *ft, uint32_t idx)
 static void finish(struct flowtab *ft, uint32_t idx, enum flowtab_end_reason reason)
 {
 	if (ft->pool[idx].packets)
-		emit(ft, &ft->pool[idx], rev_of(ft, idx), reason);
+		emit(ft, &ft->pool[idx], rev_of(ft, idx), &ft->outer[idx], reason);
 	remove_entry(ft, idx);
 }
 
-/* Fill the counters of a fresh flow from its first packet, stamped t (packet clock). */
-static void init_counters(struct flow_entry *e, const struct decode_pkt *pkt, uint64_t t)
+/*
+ * Fill the counters of a fresh flow from its first packet, stamped t (packet clock), and
+ * keep the packet's outer addresses in ou if it has any.
+ */
+static void init_counters(struct flow_entry *e, struct flow_outer *ou, const struct decode_pkt *pkt,
+			  uint64_t t)
 {
 	e->start_ms = t;
 	e->end_ms = t;
@@ -426,9 +476,12 @@ static void init_counters(struct flow_entry *e, const struct decode_pkt *pkt, ui
 	e->tcp_flags = pkt->tcp_flags;
 	e->tos = pkt->tos;
 	e->inner_vlan_id = pkt->inner_vlan_id;
-	e->outer_ip_version = pkt->outer_ip_version;
-	memcpy(e->outer_src_addr, pkt->outer_src_addr, sizeof(e->outer_src_addr));
-	memcpy(e->outer_dst_addr, pkt->outer_dst_addr, sizeof(e->outer_dst_addr));
+	FLOWTAB_STATE(e) = (uint8_t)((FLOWTAB_STATE(e) & ~FLOWTAB_E_OUTER_VER) |
+				     (pkt->outer_ip_version & FLOWTAB_E_OUTER_VER));
+	if (__builtin_expect(pkt->outer_ip_version != 0, 0)) {
+		memcpy(ou->src_addr, pkt->outer_src_addr, sizeof(ou->src_addr));
+		memcpy(ou->dst_addr, pkt->outer_dst_addr, sizeof(ou->dst_addr));
+	}
 }
 
 /*
@@ -442,9 +495,10 @@ static void init_biflow(struct flow_entry *e, struct flow_rev *rv, const struct 
 	bool tcp = pkt->key.proto == FLOWTAB_PROTO_TCP;
 	bool syn = (pkt->tcp_flags & (FLOWTAB_TCP_SYN | FLOWTAB_TCP_ACK)) == FLOWTAB_TCP_SYN;
 
-	e->bflags = (swapped ? FLOWTAB_BI_SWAPPED : 0) | (!tcp || syn ? FLOWTAB_BI_KNOWN : 0);
+	FLOWTAB_BFLAGS(e) =
+		(swapped ? FLOWTAB_BI_SWAPPED : 0) | (!tcp || syn ? FLOWTAB_BI_KNOWN : 0);
 	if (tcp && (pkt->tcp_flags & FLOWTAB_TCP_FIN))
-		e->bflags |= FLOWTAB_BI_FIN_FWD;
+		FLOWTAB_BFLAGS(e) |= FLOWTAB_BI_FIN_FWD;
 	memset(rv, 0, sizeof(*rv));
 	rv->direction = pkt->key.direction;
 }
@@ -470,11 +524,11 @@ static inline bool biflow_ends(struct flow_entry *e, const struct decode_pkt *pk
 	if (pkt->key.proto != FLOWTAB_PROTO_TCP)
 		return false;
 	if ((pkt->tcp_flags & FLOWTAB_TCP_RST) ||
-	    (e->bflags & (FLOWTAB_BI_FIN_FWD | FLOWTAB_BI_FIN_REV)) ==
+	    (FLOWTAB_BFLAGS(e) & (FLOWTAB_BI_FIN_FWD | FLOWTAB_BI_FIN_REV)) ==
 		    (FLOWTAB_BI_FIN_FWD | FLOWTAB_BI_FIN_REV))
 		return true;
 	if (pkt->tcp_flags & FLOWTAB_TCP_FIN)
-		e->bflags |= fwd ? FLOWTAB_BI_FIN_FWD : FLOWTAB_BI_FIN_REV;
+		FLOWTAB_BFLAGS(e) |= fwd ? FLOWTAB_BI_FIN_FWD : FLOWTAB_BI_FIN_REV;
 	return false;
 }
 
@@ -502,7 +556,8 @@ struct flowtab *flowtab_new(const struct flowtab_config *config, flowtab_export_
 	while (n_buckets < 2 * (uint64_t)config->max_flows)
 		n_buckets <<= 1;
 
-	pool_bytes = ((size_t)config->max_flows + 1) * sizeof(struct flow_entry);
+	pool_bytes = ((size_t)config->max_flows + 1) *
+		     (sizeof(struct flow_entry) + sizeof(struct flow_outer));
 	index_bytes = n_buckets * sizeof(uint32_t);
 	ft = calloc(1, sizeof(*ft));
 	if (!ft)
@@ -513,7 +568,8 @@ struct flowtab *flowtab_new(const struct flowtab_config *config, flowtab_export_
 	 */
 	ft->pool = calloc((size_t)config->max_flows + 1, sizeof(*ft->pool));
 	ft->buckets = calloc(n_buckets, sizeof(*ft->buckets));
-	if (!ft->pool || !ft->buckets)
+	ft->outer = calloc((size_t)config->max_flows + 1, sizeof(*ft->outer));
+	if (!ft->pool || !ft->buckets || !ft->outer)
 		goto oom;
 	if (config->biflow) {
 		pool_bytes += ((size_t)config->max_flows + 1) * sizeof(struct flow_rev);
@@ -543,6 +599,7 @@ void flowtab_free(struct flowtab *ft)
 	free(ft->pool);
 	free(ft->buckets);
 	free(ft->rev);
+	free(ft->outer);
 	free(ft);
 }
 
@@ -561,12 +618,14 @@ add_new(struct flowtab *ft, const struct decode_pkt *pkt, const struct flow_key 
 		/* A one-packet flow ending at once: export it directly, evict nothing. */
 		struct flow_entry tmp = {.key = *key};
 		struct flow_rev tmp_rev;
+		struct flow_outer tmp_outer;
 
-		init_counters(&tmp, pkt, t);
+		memset(tmp.key.pad, 0, sizeof(tmp.key.pad));
+		init_counters(&tmp, &tmp_outer, pkt, t);
 		if (ft->rev)
 			init_biflow(&tmp, &tmp_rev, pkt, swapped);
 		ft->stats.flows_created++;
-		emit(ft, &tmp, ft->rev ? &tmp_rev : NULL, FLOWTAB_END_EOF_DETECTED);
+		emit(ft, &tmp, ft->rev ? &tmp_rev : NULL, &tmp_outer, FLOWTAB_END_EOF_DETECTED);
 		return;
 	}
 	if (ft->free_head) {
@@ -585,9 +644,10 @@ add_new(struct flowtab *ft, const struct decode_pkt *pkt, const struct flow_key 
 	}
 	e = &pool[idx];
 	e->key = *key;
+	memset(e->key.pad, 0, sizeof(e->key.pad)); /* entry state starts empty */
 	e->hnext = *bucket;
 	*bucket = idx;
-	init_counters(e, pkt, t);
+	init_counters(e, &ft->outer[idx], pkt, t);
 	if (ft->rev)
 		init_biflow(e, &ft->rev[idx], pkt, swapped);
 	e->report_ms = now;
@@ -603,7 +663,7 @@ static void report_active(struct flowtab *ft, struct flow_entry *e, uint32_t idx
 	if (e->packets) {
 		struct flow_rev *rv = rev_of(ft, idx);
 
-		emit(ft, e, rv, FLOWTAB_END_ACTIVE);
+		emit(ft, e, rv, &ft->outer[idx], FLOWTAB_END_ACTIVE);
 		e->packets = 0;
 		e->octets = 0;
 		e->tcp_flags = 0;
@@ -621,25 +681,35 @@ static void report_active(struct flowtab *ft, struct flow_entry *e, uint32_t idx
 }
 
 /*
- * Meter one packet; biflow is a constant at both call sites, so the uniflow copy compiles
- * to exactly the uniflow code.
+ * The table key of pkt: its own key, or in biflow mode its canonical key, written to
+ * *canon, with *ret_swapped saying whether that is the reverse of the packet's.
+ */
+static inline __attribute__((always_inline)) const struct flow_key *
+table_key(const struct decode_pkt *pkt, struct flow_key *canon, bool *ret_swapped,
+	  const bool biflow)
+{
+	if (!biflow) {
+		*ret_swapped = false;
+		return &pkt->key;
+	}
+	*ret_swapped = key_canonical(canon, &pkt->key);
+	return canon;
+}
+
+/*
+ * Meter one packet whose table key is key (seen swapped or not) with words kw and hash h;
+ * biflow is a constant at every call site, so the uniflow copies compile to exactly the
+ * uniflow code.
  */
 static inline __attribute__((always_inline)) void
-add_packet(struct flowtab *ft, const struct decode_pkt *pkt, const bool biflow)
+add_packet(struct flowtab *ft, const struct decode_pkt *pkt, const struct flow_key *key,
+	   bool swapped, const struct key_words *kw, uint64_t h, const bool biflow)
 {
 	struct flow_entry *pool = ft->pool, *e;
-	const struct flow_key *key = &pkt->key;
-	struct flow_key canon;
-	struct key_words kw;
 	uint32_t *bucket, idx;
 	uint64_t t, now;
-	bool same_ms, swapped = false, fwd = true;
+	bool same_ms, fwd = true;
 
-	if (biflow) {
-		swapped = key_canonical(&canon, &pkt->key);
-		key = &canon;
-	}
-	key_load(&kw, key);
 	/* Time is the maximum seen: merged captures may step back a little. */
 	if (pkt->ts_ms > ft->pkt_clock_ms) {
 		ft->pkt_clock_ms = pkt->ts_ms;
@@ -651,9 +721,9 @@ add_packet(struct flowtab *ft, const struct decode_pkt *pkt, const bool biflow)
 	ft->stats.packets++;
 	ft->stats.octets += pkt->octets;
 
-	bucket = &ft->buckets[key_hash(ft, &kw) & ft->bucket_mask];
+	bucket = &ft->buckets[h & ft->bucket_mask];
 	for (idx = *bucket; idx != FLOWTAB_NIL; idx = pool[idx].hnext)
-		if (key_equal(&pool[idx].key, &kw))
+		if (key_equal(&pool[idx].key, kw))
 			break;
 	if (idx == FLOWTAB_NIL) {
 		add_new(ft, pkt, key, swapped, bucket, t, now);
@@ -670,21 +740,25 @@ add_packet(struct flowtab *ft, const struct decode_pkt *pkt, const bool biflow)
 	if (now - e->end_ms >= ft->idle_timeout_ms) {
 		/* Idle before expire() came round: that flow ends, this packet starts a new one. */
 		if (e->packets)
-			emit(ft, e, biflow ? &ft->rev[idx] : NULL, FLOWTAB_END_IDLE);
-		init_counters(e, pkt, t);
+			emit(ft, e, biflow ? &ft->rev[idx] : NULL, &ft->outer[idx],
+			     FLOWTAB_END_IDLE);
+		init_counters(e, &ft->outer[idx], pkt, t);
 		if (biflow)
 			init_biflow(e, &ft->rev[idx], pkt, swapped);
 		ft->stats.flows_created++;
 		e->report_ms = now;
-		if (e->on_active)
+		if (on_active(e))
 			act_unlink(pool, e);
 		act_append(pool, e, idx);
 	} else {
-		if (!e->on_active) {
+		if (!on_active(e)) {
 			e->report_ms = now;
 			act_append(pool, e, idx);
-		} else if (now - e->report_ms >= ft->active_timeout_ms) {
-			/* The packet belongs to the next interval: report the previous one first.
+		} else if (now - e->report_ms >= ft->active_timeout_ms ||
+			   __builtin_expect(e->packets == FLOWTAB_PACKETS_MAX, 0)) {
+			/*
+			 * The packet belongs to the next interval (or would not fit in this
+			 * one's count): report the previous one first.
 			 */
 			report_active(ft, e, idx, now);
 		}
@@ -692,7 +766,7 @@ add_packet(struct flowtab *ft, const struct decode_pkt *pkt, const bool biflow)
 		e->packets++;
 		e->octets += pkt->octets;
 		if (biflow)
-			fwd = swapped == !!(e->bflags & FLOWTAB_BI_SWAPPED);
+			fwd = swapped == !!(FLOWTAB_BFLAGS(e) & FLOWTAB_BI_SWAPPED);
 		if (fwd) {
 			e->tcp_flags |= pkt->tcp_flags;
 		} else {
@@ -701,8 +775,8 @@ add_packet(struct flowtab *ft, const struct decode_pkt *pkt, const bool biflow)
 			rv->packets++;
 			rv->octets += pkt->octets;
 			rv->tcp_flags |= pkt->tcp_flags;
-			if (!(e->bflags & FLOWTAB_BI_REV_SEEN)) {
-				e->bflags |= FLOWTAB_BI_REV_SEEN;
+			if (!(FLOWTAB_BFLAGS(e) & FLOWTAB_BI_REV_SEEN)) {
+				FLOWTAB_BFLAGS(e) |= FLOWTAB_BI_REV_SEEN;
 				rv->start_ms = t;
 			}
 			rv->end_ms = t;
@@ -720,23 +794,112 @@ add_packet(struct flowtab *ft, const struct decode_pkt *pkt, const bool biflow)
 		finish(ft, idx, FLOWTAB_END_EOF_DETECTED);
 }
 
+/* One packet: the key is loaded into registers once, for the hash and the compares. */
+static inline __attribute__((always_inline)) void
+add_one(struct flowtab *ft, const struct decode_pkt *pkt, const bool biflow)
+{
+	struct flow_key canon;
+	const struct flow_key *key;
+	struct key_words kw;
+	bool swapped;
+
+	key = table_key(pkt, &canon, &swapped, biflow);
+	key_load(&kw, key);
+	add_packet(ft, pkt, key, swapped, &kw, key_hash(ft, &kw), biflow);
+}
+
+/*
+ * Up to FLOWTAB_BURST packets in three passes: hash each and prefetch its bucket; read
+ * each bucket and prefetch the first entry of its chain (the lines a lookup and an update
+ * touch); meter each in order. The misses of the whole burst overlap instead of coming
+ * one after the other. The prefetches are hints only: metering re-reads everything, so a
+ * packet that changes the table for a later one of the same burst changes nothing here.
+ */
+static inline __attribute__((always_inline)) void
+add_burst(struct flowtab *ft, const struct decode_pkt *pkts, size_t n, const bool biflow)
+{
+	struct flow_entry *pool = ft->pool;
+	struct flow_key canon[FLOWTAB_BURST];
+	const struct flow_key *key[FLOWTAB_BURST];
+	uint64_t h[FLOWTAB_BURST];
+	bool swapped[FLOWTAB_BURST];
+	struct key_words kw;
+
+	for (size_t i = 0; i < n; i++) {
+		key[i] = table_key(&pkts[i], &canon[i], &swapped[i], biflow);
+		key_load(&kw, key[i]);
+		h[i] = key_hash(ft, &kw);
+		__builtin_prefetch(&ft->buckets[h[i] & ft->bucket_mask]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t idx = ft->buckets[h[i] & ft->bucket_mask];
+		const char *e = (const char *)&pool[idx];
+
+		if (idx != FLOWTAB_NIL) {
+			/* Key and chain link, counters, report time: bytes 0-95 of the entry. */
+			__builtin_prefetch(e, 1);
+			__builtin_prefetch(e + 64, 1);
+			__builtin_prefetch(e + 95, 1);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t idx = ft->buckets[h[i] & ft->bucket_mask];
+
+		if (idx != FLOWTAB_NIL) {
+			/* Its LRU neighbours, which a relink writes. */
+			__builtin_prefetch(&pool[pool[idx].lru_prev].lru_next, 1);
+			__builtin_prefetch(&pool[pool[idx].lru_next].lru_prev, 1);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		key_load(&kw, key[i]);
+		add_packet(ft, &pkts[i], key[i], swapped[i], &kw, h[i], biflow);
+	}
+}
+
+/* Separate copies per mode, so neither mode's registers or stack shape the other's. */
 static void __attribute__((noinline)) add_uniflow(struct flowtab *ft, const struct decode_pkt *pkt)
 {
-	add_packet(ft, pkt, false);
+	add_one(ft, pkt, false);
 }
 
 static void __attribute__((noinline)) add_biflow(struct flowtab *ft, const struct decode_pkt *pkt)
 {
-	add_packet(ft, pkt, true);
+	add_one(ft, pkt, true);
 }
 
-/* Two separate copies, so neither mode's registers or stack shape the other's. */
+static void __attribute__((noinline))
+add_burst_uniflow(struct flowtab *ft, const struct decode_pkt *pkts, size_t n)
+{
+	add_burst(ft, pkts, n, false);
+}
+
+static void __attribute__((noinline))
+add_burst_biflow(struct flowtab *ft, const struct decode_pkt *pkts, size_t n)
+{
+	add_burst(ft, pkts, n, true);
+}
+
 void flowtab_add(struct flowtab *ft, const struct decode_pkt *pkt)
 {
 	if (ft->rev)
 		add_biflow(ft, pkt);
 	else
 		add_uniflow(ft, pkt);
+}
+
+void flowtab_add_burst(struct flowtab *ft, const struct decode_pkt *pkts, size_t n)
+{
+	while (n) {
+		size_t m = n < FLOWTAB_BURST ? n : FLOWTAB_BURST;
+
+		if (ft->rev)
+			add_burst_biflow(ft, pkts, m);
+		else
+			add_burst_uniflow(ft, pkts, m);
+		pkts += m;
+		n -= m;
+	}
 }
 
 void flowtab_expire(struct flowtab *ft, uint64_t now_ms)
@@ -774,13 +937,38 @@ static enum flowtab_end_reason check_reason(enum flowtab_end_reason reason)
 	return FLOWTAB_END_FORCED;
 }
 
+/*
+ * Every flow leaves, so none is unlinked on its own: export them in LRU order, empty each
+ * one's bucket (its whole chain leaves as well), then reset the lists and the pool. The
+ * next entry is fetched while this one is exported.
+ */
 void flowtab_flush(struct flowtab *ft, enum flowtab_end_reason reason)
 {
-	uint32_t idx;
+	struct flow_entry *pool = ft->pool;
+	uint32_t idx, next;
 
 	reason = check_reason(reason);
-	while ((idx = ft->pool[0].lru_next) != FLOWTAB_NIL)
-		finish(ft, idx, reason);
+	for (idx = pool[0].lru_next; idx != FLOWTAB_NIL; idx = next) {
+		struct flow_entry *e = &pool[idx];
+		struct key_words kw;
+		uint32_t *bucket;
+
+		next = e->lru_next;
+		__builtin_prefetch(&pool[next]);
+		__builtin_prefetch((const char *)&pool[next] + 64);
+		__builtin_prefetch((const char *)&pool[next] + sizeof(*e) - 1);
+		key_load(&kw, &e->key);
+		bucket = &ft->buckets[key_hash(ft, &kw) & ft->bucket_mask];
+		__builtin_prefetch(bucket, 1);
+		if (e->packets)
+			emit(ft, e, rev_of(ft, idx), &ft->outer[idx], reason);
+		*bucket = FLOWTAB_NIL;
+		ft->stats.flows_active--;
+	}
+	pool[0].lru_prev = pool[0].lru_next = FLOWTAB_NIL;
+	pool[0].act_prev = pool[0].act_next = FLOWTAB_NIL;
+	ft->free_head = FLOWTAB_NIL;
+	ft->used_hwm = 0; /* every entry is free again: hand them out from the start */
 }
 
 void flowtab_flush_ifindex(struct flowtab *ft, uint32_t ifindex, enum flowtab_end_reason reason)

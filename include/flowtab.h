@@ -10,6 +10,7 @@
 #define LABELFLOW_FLOWTAB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "decode.h"
@@ -101,6 +102,11 @@ void flowtab_free(struct flowtab *ft);
  * A biflow ends at an RST, or at the first packet after FINs from both sides.
  */
 void flowtab_add(struct flowtab *ft, const struct decode_pkt *pkt);
+/*
+ * Meter pkts[0..n-1] in order: the same as n calls of flowtab_add(), exports included, but
+ * faster, as the table lines of a few packets are fetched before the first is metered.
+ */
+void flowtab_add_burst(struct flowtab *ft, const struct decode_pkt *pkts, size_t n);
 /* Export flows idle or active past their timeout at now_ms. O(expired flows). */
 void flowtab_expire(struct flowtab *ft, uint64_t now_ms);
 /* Export every flow with the given reason (normally FLOWTAB_END_FORCED) and empty the cache. */
