@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * labelflowd: wires the pipeline capture -> decode -> flowtab -> enrich -> export from
- * the command line and the config file, runs it (offline file or live interfaces) until
- * end of input or SIGINT/SIGTERM, flushes every flow and reports the counters. Only this
- * file exits the process.
+ * the command line and the config file (cli.h), runs it (offline file or live interfaces)
+ * until end of input or SIGINT/SIGTERM, flushes every flow and reports the counters
+ * (report.h). Only this file exits the process.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -19,6 +18,7 @@
 
 #include "cap_ebpf.h"
 #include "cap_pcap.h"
+#include "cli.h"
 #include "cloudmeta.h"
 #include "conf.h"
 #include "decode.h"
@@ -32,19 +32,13 @@
 #include "libvirt.h"
 #include "log.h"
 #include "registry.h"
+#include "report.h"
 #include "sampler.h"
 #include "select.h"
 #include "transport.h"
 
-#include "config.h"
-
 #define MAIN_BATCH_FRAMES 256
 #define MAIN_TICK_MS	  1000
-
-struct iface_snap {
-	char name[64];
-	struct capture_stats stats;
-};
 
 struct pipeline {
 	struct conf conf;
@@ -71,114 +65,12 @@ struct pipeline {
 	size_t attached_at_stop;
 	uint64_t detaches_at_stop;
 	/* Per-interface counters read just before the final detach (owned array). */
-	struct iface_snap *final_ifaces;
+	struct report_iface *final_ifaces;
 	size_t n_final_ifaces;
 	int sigfd;
 	bool stop;
 	uint64_t capture_clock_ms; /* newest packet time seen: the flow table's clock */
 	uint64_t last_report_ms;   /* wall clock of the last periodic counter report */
-};
-
-enum {
-	OPT_INVENTORY = 256,
-	OPT_CHECK_CONFIG,
-	OPT_VERSION,
-	OPT_LOG_LEVEL,
-	OPT_STATS_FILE,
-	OPT_PEN,
-	OPT_NO_RFC5610,
-	OPT_BACKEND,
-	OPT_KUBECONFIG,
-	OPT_COLLECTOR_CONFIG,
-	OPT_BIFLOW,
-	OPT_SAMPLING,
-};
-
-static const struct option long_options[] = {
-	{"read", required_argument, NULL, 'r'},
-	{"interface", required_argument, NULL, 'i'},
-	{"export", required_argument, NULL, 'e'},
-	{"config", required_argument, NULL, 'c'},
-	{"inventory", required_argument, NULL, OPT_INVENTORY},
-	{"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
-	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-	{"stats-file", required_argument, NULL, OPT_STATS_FILE},
-	{"pen", required_argument, NULL, OPT_PEN},
-	{"no-rfc5610", no_argument, NULL, OPT_NO_RFC5610},
-	{"backend", required_argument, NULL, OPT_BACKEND},
-	{"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
-	{"print-collector-config", required_argument, NULL, OPT_COLLECTOR_CONFIG},
-	{"biflow", no_argument, NULL, OPT_BIFLOW},
-	{"sampling", required_argument, NULL, OPT_SAMPLING},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
-};
-
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"Usage: labelflowd [OPTIONS]\n"
-		"Meter Pod and VM traffic into flows, label both ends with Kubernetes and VPC\n"
-		"metadata, and export IPFIX to any collector.\n"
-		"\n"
-		"Input (one of):\n"
-		"  -r, --read FILE          read a pcap/pcapng capture, export, flush, exit\n"
-		"  -i, --interface PATTERN  capture live on interfaces matching PATTERN, a name\n"
-		"                           or a shell pattern such as 'veth*' (repeatable);\n"
-		"                           interfaces that appear later are followed too.\n"
-		"                           Without -r or -i: capture.include of the config\n"
-		"      --backend NAME       live capture backend: pcap (default) or ebpf\n"
-		"Output:\n"
-		"  -e, --export TARGET      IPFIX to file:PATH (- for standard output),\n"
-		"                           udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT;\n"
-		"                           netflow9:HOST:PORT, netflow5:HOST:PORT (repeatable;\n"
-		"                           IPv6 hosts in brackets: udp:[::1]:4739)\n"
-		"Metering:\n"
-		"      --biflow             RFC 5103 biflows: one record per conversation\n"
-		"      --sampling N         keep 1 packet in N, reported to collectors\n"
-		"Metadata:\n"
-		"      --inventory FILE     JSON inventory of endpoints and subnets (reloaded on\n"
-		"                           SIGHUP and when the file changes)\n"
-		"      --kubeconfig FILE    label from the Kubernetes API (in a cluster the\n"
-		"                           service account is used without this option)\n"
-		"Configuration:\n"
-		"  -c, --config FILE        libconfig file (see %s/labelflowd.conf);\n"
-		"                           command-line options override it\n"
-		"      --check-config       validate configuration, registry, templates and\n"
-		"                           inventory, then exit\n"
-		"      --pen N              Private Enterprise Number of the label elements\n"
-		"      --no-rfc5610         do not send RFC 5610 element type records\n"
-		"      --log-level LEVEL    error, warn, info (default) or debug\n"
-		"      --stats-file FILE    write the final counters as key=value lines\n"
-		"      --print-collector-config=FORMAT\n"
-		"                           print a collector's file for the label elements\n"
-		"                           (pmacct, nfacctd, wireshark, xml, python-ipfix)\n"
-		"                           and exit\n"
-		"      --version            print the version and exit\n"
-		"  -h, --help               this text\n",
-		LF_SYSCONFDIR);
-}
-
-/* Command-line values, applied over the config file. */
-struct cli {
-	const char *config;
-	const char *read_file;
-	const char *inventory;
-	const char *stats_file;
-	const char *log_level;
-	const char *pen;
-	const char *backend;
-	const char *kubeconfig;
-	const char *collector_config;
-	const char *sampling;
-	const char *interfaces[CONF_MAX_LIST];
-	size_t n_interfaces;
-	const char *targets[CONF_MAX_LIST];
-	size_t n_targets;
-	bool check_config;
-	bool no_rfc5610;
-	bool biflow;
 };
 
 static uint64_t now_ms(void)
@@ -187,162 +79,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int parse_cli(int argc, char **argv, struct cli *cli)
-{
-	int opt;
-
-	while ((opt = getopt_long(argc, argv, "r:i:e:c:h", long_options, NULL)) != -1) {
-		switch (opt) {
-		case 'r':
-			cli->read_file = optarg;
-			break;
-		case 'i':
-			if (cli->n_interfaces == CONF_MAX_LIST) {
-				log_error("too many -i options (at most %d)", CONF_MAX_LIST);
-				return 2;
-			}
-			cli->interfaces[cli->n_interfaces++] = optarg;
-			break;
-		case 'e':
-			if (cli->n_targets == CONF_MAX_LIST) {
-				log_error("too many -e options (at most %d)", CONF_MAX_LIST);
-				return 2;
-			}
-			cli->targets[cli->n_targets++] = optarg;
-			break;
-		case 'c':
-			cli->config = optarg;
-			break;
-		case OPT_INVENTORY:
-			cli->inventory = optarg;
-			break;
-		case OPT_CHECK_CONFIG:
-			cli->check_config = true;
-			break;
-		case OPT_LOG_LEVEL:
-			cli->log_level = optarg;
-			break;
-		case OPT_STATS_FILE:
-			cli->stats_file = optarg;
-			break;
-		case OPT_PEN:
-			cli->pen = optarg;
-			break;
-		case OPT_NO_RFC5610:
-			cli->no_rfc5610 = true;
-			break;
-		case OPT_BACKEND:
-			cli->backend = optarg;
-			break;
-		case OPT_KUBECONFIG:
-			cli->kubeconfig = optarg;
-			break;
-		case OPT_COLLECTOR_CONFIG:
-			cli->collector_config = optarg;
-			break;
-		case OPT_BIFLOW:
-			cli->biflow = true;
-			break;
-		case OPT_SAMPLING:
-			cli->sampling = optarg;
-			break;
-		case OPT_VERSION:
-			printf("labelflowd %s\n", PACKAGE_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s' (see --help)", argv[optind]);
-		return 2;
-	}
-	return -1;
-}
-
-/* Config file, then command line on top, then validation. Returns 0 or an exit code. */
-static int build_conf(struct conf *c, const struct cli *cli)
-{
-	const char *datadir = getenv("LABELFLOW_DATADIR");
-	char err[1024];
-
-	conf_init(c, datadir && *datadir ? datadir : LF_DATADIR);
-	if (cli->config && conf_load_file(c, cli->config, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return 1;
-	}
-	if (cli->read_file)
-		conf_set_str(&c->read_file, cli->read_file);
-	if (cli->n_interfaces) {
-		if (cli->read_file) {
-			log_error("-r and -i exclude each other");
-			return 2;
-		}
-		conf_list_clear(&c->include);
-		for (size_t i = 0; i < cli->n_interfaces; i++)
-			conf_list_add(&c->include, cli->interfaces[i]);
-	}
-	if (cli->backend) {
-		if (strcmp(cli->backend, "pcap") == 0) {
-			c->backend = CONF_BACKEND_PCAP;
-		} else if (strcmp(cli->backend, "ebpf") == 0) {
-			c->backend = CONF_BACKEND_EBPF;
-		} else {
-			log_error("--backend '%s': must be pcap or ebpf", cli->backend);
-			return 2;
-		}
-	}
-	if (cli->kubeconfig) {
-		conf_set_str(&c->k8s.kubeconfig, cli->kubeconfig);
-		c->k8s.enabled = true;
-	}
-	if (cli->n_targets) {
-		conf_list_clear(&c->targets);
-		for (size_t i = 0; i < cli->n_targets; i++)
-			conf_list_add(&c->targets, cli->targets[i]);
-	}
-	if (cli->inventory)
-		conf_set_str(&c->inventory, cli->inventory);
-	if (cli->log_level && log_parse_level(cli->log_level, &c->log_level) < 0) {
-		log_error("--log-level '%s': must be error, warn, info or debug", cli->log_level);
-		return 2;
-	}
-	if (cli->pen) {
-		char *end = NULL;
-		unsigned long long v = strtoull(cli->pen, &end, 10);
-
-		if (!*cli->pen || *end || v == 0 || v > UINT32_MAX) {
-			log_error("--pen '%s': must be a number from 1 to 4294967295", cli->pen);
-			return 2;
-		}
-		c->pen = (uint32_t)v;
-	}
-	if (cli->no_rfc5610)
-		c->export.ipfix.rfc5610 = false;
-	if (cli->biflow)
-		c->flow.biflow = true;
-	if (cli->sampling) {
-		char *end = NULL;
-		unsigned long long v = strtoull(cli->sampling, &end, 10);
-
-		if (!*cli->sampling || *end || v == 0 || v > SAMPLER_MAX_INTERVAL) {
-			log_error("--sampling '%s': must be a number from 1 to %u", cli->sampling,
-				  SAMPLER_MAX_INTERVAL);
-			return 2;
-		}
-		c->export.ipfix.sampling_interval = (uint32_t)v;
-	}
-	if (conf_validate(c, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return 1;
-	}
-	return 0;
 }
 
 static void on_frame(const struct capture_frame *f, void *user)
@@ -414,7 +150,34 @@ static int setup_signals(struct pipeline *pl)
 	return pl->sigfd < 0 ? -errno : 0;
 }
 
-static void report(const struct pipeline *pl, FILE *out);
+/* The counters, as report.h lines to out, or to the log when out is NULL. */
+static void report(const struct pipeline *pl, FILE *out)
+{
+	const struct report_src src = {
+		.cap = pl->cap,
+		.follow = pl->follow,
+		.decoder = pl->decoder,
+		.flowtab = pl->flowtab,
+		.exporter = pl->exporter,
+		.select = pl->select,
+		.sampler = pl->sampler,
+		.inventory = pl->inventory,
+		.k8s = pl->k8s,
+		.libvirt = pl->libvirt,
+		.cloud = pl->cloud,
+		.attaches = pl->attaches,
+		.detaches = pl->detaches,
+		.stopped = pl->stopped,
+		.attached_at_stop = pl->attached_at_stop,
+		.detaches_at_stop = pl->detaches_at_stop,
+		.final_ifaces = pl->final_ifaces,
+		.n_final_ifaces = pl->n_final_ifaces,
+		.k8s_synced = pl->k8s_synced,
+		.k8s_unsynced_records = pl->k8s_unsynced_records,
+	};
+
+	report_write(&src, out);
+}
 
 static void handle_signals(struct pipeline *pl)
 {
@@ -442,236 +205,6 @@ static void handle_signals(struct pipeline *pl)
 			break;
 		}
 	}
-}
-
-/* Where report() writes a backend's own counters (capture_ops.counters). */
-struct report_out {
-	FILE *out;	     /* borrowed; NULL: log lines */
-	const char *backend; /* borrowed: the backend's name */
-};
-
-static void report_counter(const char *name, uint64_t value, void *user)
-{
-	const struct report_out *ro = user;
-
-	if (ro->out)
-		fprintf(ro->out, "capture.%s.%s=%" PRIu64 "\n", ro->backend, name, value);
-	else
-		log_info("counter capture.%s.%s=%" PRIu64, ro->backend, name, value);
-}
-
-/* Counters as key=value lines to out, or as log lines when out is NULL. */
-static void report(const struct pipeline *pl, FILE *out)
-{
-	const struct decode_stats *ds = decode_get_stats(pl->decoder);
-	const struct flowtab_stats *fs = flowtab_get_stats(pl->flowtab);
-	const struct export_stats *xs = export_get_stats(pl->exporter);
-	char line[256];
-
-#define EMIT(...)                                                                                  \
-	do {                                                                                       \
-		snprintf(line, sizeof(line), __VA_ARGS__);                                         \
-		if (out)                                                                           \
-			fprintf(out, "%s\n", line);                                                \
-		else                                                                               \
-			log_info("counter %s", line);                                              \
-	} while (0)
-
-	if (pl->cap) {
-		struct capture_stats cs;
-		const char *name;
-
-		pl->cap->ops->stats(pl->cap, &cs);
-		EMIT("capture.backend=%s", pl->cap->ops->name);
-		EMIT("capture.received=%" PRIu64, cs.received);
-		EMIT("capture.kernel_dropped=%" PRIu64, cs.kernel_dropped);
-		EMIT("capture.ifdropped=%" PRIu64, cs.ifdropped);
-		if (pl->follow) {
-			EMIT("capture.attached=%zu",
-			     pl->stopped ? pl->attached_at_stop : follow_attached(pl->follow));
-			EMIT("capture.attaches=%" PRIu64, pl->attaches);
-			EMIT("capture.detaches=%" PRIu64,
-			     pl->stopped ? pl->detaches_at_stop : pl->detaches);
-			EMIT("capture.attach_failed=%" PRIu64,
-			     follow_get_stats(pl->follow)->attach_failed);
-			EMIT("capture.over_limit=%" PRIu64,
-			     follow_get_stats(pl->follow)->over_limit);
-			EMIT("capture.netlink_overflows=%" PRIu64,
-			     follow_get_stats(pl->follow)->overflows);
-		}
-		if (pl->cap->ops->counters) {
-			struct report_out ro = {.out = out, .backend = pl->cap->ops->name};
-
-			pl->cap->ops->counters(pl->cap, report_counter, &ro);
-		}
-		for (size_t i = 0; pl->stopped && i < pl->n_final_ifaces; i++) {
-			const struct iface_snap *f = &pl->final_ifaces[i];
-
-			EMIT("capture.iface.%s.received=%" PRIu64, f->name, f->stats.received);
-			EMIT("capture.iface.%s.kernel_dropped=%" PRIu64, f->name,
-			     f->stats.kernel_dropped);
-			EMIT("capture.iface.%s.ifdropped=%" PRIu64, f->name, f->stats.ifdropped);
-		}
-		for (size_t i = 0; !pl->stopped && pl->cap->ops->iface_stats &&
-				   pl->cap->ops->iface_stats(pl->cap, i, &name, &cs);
-		     i++) {
-			EMIT("capture.iface.%s.received=%" PRIu64, name, cs.received);
-			EMIT("capture.iface.%s.kernel_dropped=%" PRIu64, name, cs.kernel_dropped);
-			EMIT("capture.iface.%s.ifdropped=%" PRIu64, name, cs.ifdropped);
-		}
-	}
-	EMIT("decode.frames=%" PRIu64, ds->frames);
-	EMIT("decode.decoded=%" PRIu64, ds->decoded);
-	for (int r = 0; r < DECODE_DROP_COUNT; r++)
-		EMIT("decode.drop.%s=%" PRIu64, decode_drop_name(r), ds->drops[r]);
-	EMIT("decode.truncated_l4=%" PRIu64, ds->truncated_l4);
-	EMIT("decode.frag_first=%" PRIu64, ds->frag_first);
-	EMIT("decode.frag_matched=%" PRIu64, ds->frag_matched);
-	EMIT("decode.frag_unmatched=%" PRIu64, ds->frag_unmatched);
-	EMIT("decode.frag_table_full=%" PRIu64, ds->frag_table_full);
-	EMIT("decode.tunnelled=%" PRIu64, ds->tunnelled);
-	for (int t = 1; t < DECODE_TUNNEL_COUNT; t++)
-		EMIT("decode.tunnel.%s=%" PRIu64, decode_tunnel_name(t), ds->tunnel_type[t]);
-	EMIT("decode.outer_views=%" PRIu64, ds->outer_views);
-	EMIT("decode.tunnel_malformed=%" PRIu64, ds->tunnel_malformed);
-	EMIT("decode.tunnel_not_ip=%" PRIu64, ds->tunnel_not_ip);
-	EMIT("decode.tunnel_outer_frag=%" PRIu64, ds->tunnel_outer_frag);
-	EMIT("flow.packets=%" PRIu64, fs->packets);
-	EMIT("flow.octets=%" PRIu64, fs->octets);
-	EMIT("flow.created=%" PRIu64, fs->flows_created);
-	EMIT("flow.active=%" PRIu64, fs->flows_active);
-	EMIT("flow.evictions=%" PRIu64, fs->evictions);
-	EMIT("flow.ended.idle=%" PRIu64, fs->ended[FLOWTAB_END_IDLE]);
-	EMIT("flow.ended.active=%" PRIu64, fs->ended[FLOWTAB_END_ACTIVE]);
-	EMIT("flow.ended.end_of_flow=%" PRIu64, fs->ended[FLOWTAB_END_EOF_DETECTED]);
-	EMIT("flow.ended.forced=%" PRIu64, fs->ended[FLOWTAB_END_FORCED]);
-	EMIT("flow.ended.lack_of_resources=%" PRIu64, fs->ended[FLOWTAB_END_LACK_OF_RESOURCES]);
-	EMIT("export.records=%" PRIu64, xs->records);
-	EMIT("export.packets=%" PRIu64, xs->packets);
-	EMIT("export.octets=%" PRIu64, xs->octets);
-	EMIT("export.labelled_src=%" PRIu64, xs->labelled_src);
-	EMIT("export.labelled_dst=%" PRIu64, xs->labelled_dst);
-	EMIT("export.rev_packets=%" PRIu64, xs->rev_packets);
-	EMIT("export.rev_octets=%" PRIu64, xs->rev_octets);
-	if (pl->select) {
-		const struct select_stats *ss = select_get_stats(pl->select);
-
-		EMIT("export.selected=%" PRIu64, ss->selected);
-		EMIT("export.unselected=%" PRIu64, ss->unselected);
-		EMIT("export.unselected_packets=%" PRIu64, ss->unselected_packets);
-		EMIT("export.unselected_octets=%" PRIu64, ss->unselected_octets);
-		EMIT("export.select_bad_labels=%" PRIu64, ss->bad_labels);
-	}
-	if (pl->sampler) {
-		struct sampler_stats ss = *sampler_get_stats(pl->sampler);
-
-		/* A backend that samples in the kernel hands main no frames to sample. */
-		if (pl->cap && pl->cap->ops->sampling_stats)
-			pl->cap->ops->sampling_stats(pl->cap, &ss);
-		EMIT("sampling.interval=%u", sampler_interval(pl->sampler));
-		EMIT("sampling.observed=%" PRIu64, ss.observed);
-		EMIT("sampling.selected=%" PRIu64, ss.selected);
-	}
-	for (size_t i = 0; i < export_n_targets(pl->exporter); i++) {
-		const char *name = "";
-		const struct transport_stats *ts = export_target_stats(pl->exporter, i, &name);
-		const struct netflow_stats *ns = export_target_netflow_stats(pl->exporter, i);
-
-		EMIT("target.%s.msgs_sent=%" PRIu64, name, ts->msgs_sent);
-		EMIT("target.%s.bytes_sent=%" PRIu64, name, ts->bytes_sent);
-		EMIT("target.%s.msgs_dropped=%" PRIu64, name, ts->msgs_dropped);
-		EMIT("target.%s.template_sends=%" PRIu64, name, ts->template_sends);
-		EMIT("target.%s.connects=%" PRIu64, name, ts->connects);
-		EMIT("target.%s.connect_failures=%" PRIu64, name, ts->connect_failures);
-		EMIT("target.%s.send_errors=%" PRIu64, name, ts->send_errors);
-		EMIT("target.%s.queued=%" PRIu64, name, ts->queued);
-		EMIT("target.%s.unacked=%" PRIu64, name, ts->unacked);
-		EMIT("target.%s.msgs_retransmitted=%" PRIu64, name, ts->msgs_retransmitted);
-		if (ns) {
-			EMIT("target.%s.records=%" PRIu64, name, ns->records);
-			EMIT("target.%s.data_msgs=%" PRIu64, name, ns->data_msgs);
-			EMIT("target.%s.template_msgs=%" PRIu64, name, ns->template_msgs);
-			EMIT("target.%s.strings_truncated=%" PRIu64, name, ns->strings_truncated);
-			EMIT("target.%s.v5_ipv6_dropped=%" PRIu64, name, ns->v5_ipv6_dropped);
-			EMIT("target.%s.v5_split_records=%" PRIu64, name, ns->v5_split_records);
-			EMIT("target.%s.v5_ifindex_zeroed=%" PRIu64, name, ns->v5_ifindex_zeroed);
-			EMIT("target.%s.times_clamped=%" PRIu64, name, ns->times_clamped);
-			EMIT("target.%s.encode_errors=%" PRIu64, name, ns->encode_errors);
-		}
-	}
-	if (pl->inventory) {
-		const struct inventory_stats *is = inventory_get_stats(pl->inventory);
-
-		EMIT("inventory.loads_ok=%" PRIu64, is->loads_ok);
-		EMIT("inventory.loads_failed=%" PRIu64, is->loads_failed);
-		EMIT("inventory.endpoints=%" PRIu64, is->endpoints);
-		EMIT("inventory.subnets=%" PRIu64, is->subnets);
-	}
-	if (pl->k8s) {
-		struct k8s_stats ks;
-		uint64_t events = 0, relists = 0, gone = 0, bookmarks = 0, errors = 0;
-		uint64_t reconnects = 0, malformed = 0;
-
-		k8s_get_stats(pl->k8s, &ks);
-		for (int k = 0; k < K8S_KIND_COUNT; k++) {
-			const struct k8s_resource_stats *r = &ks.res[k];
-
-			events += r->events;
-			relists += r->relists;
-			gone += r->gone;
-			bookmarks += r->bookmarks;
-			errors += r->errors;
-			reconnects += r->reconnects;
-			malformed += r->malformed + r->oversized;
-			EMIT("kubernetes.%s.objects=%" PRIu64, k8s_kind_name(k),
-			     ks.store.objects[k]);
-			EMIT("kubernetes.%s.events=%" PRIu64, k8s_kind_name(k), r->events);
-			EMIT("kubernetes.%s.relists=%" PRIu64, k8s_kind_name(k), r->relists);
-		}
-		EMIT("kubernetes.synced=%d", ks.synced ? 1 : 0);
-		EMIT("kubernetes.sync_ms=%" PRIu64, ks.sync_ms);
-		EMIT("kubernetes.metadata_age_ms=%" PRIu64, ks.metadata_age_ms);
-		EMIT("kubernetes.events=%" PRIu64, events);
-		EMIT("kubernetes.relists=%" PRIu64, relists);
-		EMIT("kubernetes.gone=%" PRIu64, gone);
-		EMIT("kubernetes.bookmarks=%" PRIu64, bookmarks);
-		EMIT("kubernetes.errors=%" PRIu64, errors);
-		EMIT("kubernetes.reconnects=%" PRIu64, reconnects);
-		EMIT("kubernetes.malformed=%" PRIu64, malformed);
-		EMIT("kubernetes.token_reads=%" PRIu64, ks.token_reads);
-		EMIT("kubernetes.auth_failures=%" PRIu64, ks.auth_failures);
-		EMIT("kubernetes.rejected=%" PRIu64,
-		     ks.store.rejected + ks.store.oversized + ks.store.over_limit);
-		EMIT("kubernetes.tombstones=%" PRIu64, ks.store.tombstones);
-		EMIT("kubernetes.pods_indexed=%" PRIu64, ks.store.pods_indexed);
-		EMIT("kubernetes.publishes=%" PRIu64, ks.store.publishes);
-		EMIT("kubernetes.records_before_sync=%" PRIu64,
-		     pl->k8s_synced ? pl->k8s_unsynced_records
-				    : export_get_stats(pl->exporter)->records);
-	}
-	if (pl->libvirt) {
-		const struct libvirt_stats *ls = libvirt_get_stats(pl->libvirt);
-
-		EMIT("libvirt.domains=%" PRIu64, ls->domains);
-		EMIT("libvirt.interfaces=%" PRIu64, ls->interfaces);
-		EMIT("libvirt.endpoints=%" PRIu64, ls->endpoints);
-		EMIT("libvirt.files_bad=%" PRIu64, ls->files_bad);
-		EMIT("libvirt.observed=%" PRIu64, ls->observed);
-		EMIT("libvirt.learned=%" PRIu64, ls->learned);
-		EMIT("libvirt.learned_full=%" PRIu64, ls->learned_full);
-		EMIT("libvirt.publishes=%" PRIu64, ls->publishes);
-	}
-	if (pl->cloud) {
-		struct cloudmeta_stats cs;
-
-		cloudmeta_get_stats(pl->cloud, &cs);
-		EMIT("cloud.provider=%s", cloudmeta_provider_name(cs.provider));
-		EMIT("cloud.fetches_ok=%" PRIu64, cs.fetches_ok);
-		EMIT("cloud.fetches_failed=%" PRIu64, cs.fetches_failed);
-		EMIT("cloud.publishes=%" PRIu64, cs.publishes);
-		EMIT("cloud.last_ok_ms=%" PRIu64, cs.last_ok_ms);
-	}
-#undef EMIT
 }
 
 /* Once a second: expire flows on the capture clock, drive export and metadata sources. */
@@ -1051,10 +584,10 @@ int main(int argc, char **argv)
 	int ret;
 
 	log_route_glib();
-	ret = parse_cli(argc, argv, &cli);
+	ret = cli_parse(argc, argv, &cli);
 	if (ret >= 0)
 		return ret;
-	ret = build_conf(&pl.conf, &cli);
+	ret = cli_build_conf(&pl.conf, &cli);
 	pl.include_from_cli = cli.n_interfaces > 0;
 	log_set_level(pl.conf.log_level);
 	log_use_syslog(pl.conf.log_syslog);

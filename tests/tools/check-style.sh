@@ -5,7 +5,7 @@ set -u
 top=${1:-.}
 cd "$top" || exit 2
 status=0
-files=$(ls exporter/*.c exporter/bpf/*.bpf.c exporter/bpf/labelflow_tc.h include/*.h tests/unit/*.c tests/unit/*.h \
+files=$(ls exporter/*.c exporter/*.h exporter/bpf/*.bpf.c exporter/bpf/labelflow_tc.h include/*.h tests/unit/*.c tests/unit/*.h \
 	tests/tools/*.c bench/*.c 2>/dev/null)
 banned='\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok|alloca)[[:space:]]*\('
 if grep -nE "$banned" $files; then
