@@ -125,10 +125,12 @@ static const struct rec_field record_fields[] = {
 };
 
 /*
- * The PSAMP selector report (RFC 5476 section 6.5.2, RFC 5477): one options record for
- * the daemon's one selector, systematic count-based 1-in-N. Same layout rules as
- * struct ipfix_rec; the external template (which of these go on the wire, and the
- * scope) is the registry's sampling template.
+ * The sampling reports: everything a collector may want to know about the daemon's one
+ * selector, systematic count-based 1-in-N. Same layout rules as struct ipfix_rec. Each
+ * sampling template of the registry picks its elements (and scope) from it, and gets one
+ * options record: the PSAMP selector report (RFC 5476 section 6.5.2, RFC 5477) scoped
+ * by selectorId, and the interval scoped by observationDomainId that collectors without
+ * PSAMP support (nfdump 1.7) scale by.
  */
 struct ipfix_sampling_rec {
 	uint64_t selector_id;	     /* selectorId */
@@ -181,7 +183,6 @@ struct ipfix_encoder {
 	uint16_t int_tid;	      /* internal template of struct ipfix_rec */
 	uint16_t ext_tid4, ext_tid6;  /* external templates by IP version; 0 = none */
 	uint16_t samp_int_tid;	      /* internal template of struct ipfix_sampling_rec */
-	uint16_t samp_ext_tid;	      /* the registry's sampling template; 0 = not sampling */
 	uint16_t cur_ext_tid;	      /* export template set on fbuf; 0 = must set */
 	bool cur_int_set;	      /* fbuf's internal template is int_tid */
 	bool in_msg;		      /* fbuf holds an unemitted message */
@@ -266,7 +267,7 @@ static int add_template(struct ipfix_encoder *enc, bool internal, uint16_t tid, 
 	return 0;
 }
 
-/* Does the encoder send template t? Its flow kind, and the sampling one when sampling. */
+/* Does the encoder send template t? Its flow kind, and the sampling ones when sampling. */
 static bool uses_template(const struct ipfix_encoder *enc, const struct registry_template *t)
 {
 	if (t->kind == REGISTRY_SAMPLING)
@@ -316,7 +317,7 @@ static int setup_templates(struct ipfix_encoder *enc)
 	if (add_internal(enc, enc->spec, "internal record template", &enc->int_tid) < 0)
 		return -EIO;
 	if (enc->config.sampling_interval > 1 &&
-	    add_internal(enc, enc->samp_spec, "internal selector report template",
+	    add_internal(enc, enc->samp_spec, "internal sampling report template",
 			 &enc->samp_int_tid) < 0)
 		return -EIO;
 	for (size_t i = 0; i < enc->reg->n_templates; i++) {
@@ -342,9 +343,7 @@ static int setup_templates(struct ipfix_encoder *enc)
 			fbTemplateFreeUnused(tmpl);
 			return -EIO;
 		}
-		if (t->kind == REGISTRY_SAMPLING)
-			enc->samp_ext_tid = t->id;
-		else if (t->ip_version == 4)
+		if (t->ip_version == 4)
 			enc->ext_tid4 = t->id;
 		else if (t->ip_version == 6)
 			enc->ext_tid6 = t->id;
@@ -542,8 +541,8 @@ static int write_type_record(struct ipfix_encoder *enc, const fbInfoElement_t *i
 	return fb_fail("writing an RFC 5610 record", &err);
 }
 
-/* The selector report: one options record through the sampling templates. */
-static int write_selector_report(struct ipfix_encoder *enc)
+/* One sampling report: the options record of sampling template tid. */
+static int write_sampling_report(struct ipfix_encoder *enc, uint16_t tid)
 {
 	struct ipfix_sampling_rec r = {
 		.selector_id = IPFIX_SELECTOR_ID,
@@ -557,8 +556,8 @@ static int write_selector_report(struct ipfix_encoder *enc)
 	GError *err = NULL;
 
 	if (!fBufSetInternalTemplate(enc->fbuf, enc->samp_int_tid, &err) ||
-	    !fBufSetExportTemplate(enc->fbuf, enc->samp_ext_tid, &err))
-		return fb_fail("selecting the selector report templates", &err);
+	    !fBufSetExportTemplate(enc->fbuf, tid, &err))
+		return fb_fail("selecting a sampling report template", &err);
 	for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
 		g_clear_error(&err);
 		if (fBufAppend(enc->fbuf, (uint8_t *)&r, sizeof(r), &err)) {
@@ -570,7 +569,7 @@ static int write_selector_report(struct ipfix_encoder *enc)
 			break;
 		emit_message(enc);
 	}
-	return fb_fail("writing the selector report", &err);
+	return fb_fail("writing a sampling report", &err);
 }
 
 int ipfix_encoder_templates(struct ipfix_encoder *enc, uint64_t now_ms)
@@ -591,16 +590,22 @@ int ipfix_encoder_templates(struct ipfix_encoder *enc, uint64_t now_ms)
 		if (ret < 0)
 			goto out;
 	}
+	/*
+	 * Each sampling template is followed by its record, so every options template sits
+	 * alone in its set: nfdump 1.7 loses an options template that follows the PSAMP
+	 * report's in the same set, and "sampling-interval" is the one it scales by.
+	 */
 	for (size_t i = 0; i < enc->reg->n_templates; i++) {
-		if (!uses_template(enc, &enc->reg->templates[i]))
+		const struct registry_template *t = &enc->reg->templates[i];
+
+		if (!uses_template(enc, t))
 			continue;
-		ret = export_template(enc, enc->reg->templates[i].id);
+		ret = export_template(enc, t->id);
+		if (ret == 0 && t->kind == REGISTRY_SAMPLING)
+			ret = write_sampling_report(enc, t->id);
 		if (ret < 0)
 			goto out;
 	}
-	/* After its template: how the packets behind the records were selected. */
-	if (enc->samp_ext_tid)
-		ret = write_selector_report(enc);
 out:
 	/* Options records moved fbuf's templates; data appends must set them again. */
 	enc->cur_ext_tid = 0;

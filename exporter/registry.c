@@ -567,15 +567,9 @@ static int load_templates(struct registry *r, const char *path, char *errbuf, si
 				     r->templates[j].name);
 				goto out;
 			}
-			if (r->templates[j].kind != t->kind)
+			/* Flow kinds: one per IP version. Sampling: one record each, any number. */
+			if (r->templates[j].kind != t->kind || t->kind == REGISTRY_SAMPLING)
 				continue;
-			if (t->kind == REGISTRY_SAMPLING) {
-				fail(errbuf, errbuf_size,
-				     "%s:%d: template '%s': '%s' is already the sampling template",
-				     path, config_setting_source_line(g), t->name,
-				     r->templates[j].name);
-				goto out;
-			}
 			if (r->templates[j].ip_version == t->ip_version) {
 				fail(errbuf, errbuf_size,
 				     "%s:%d: template '%s': '%s' already covers %s IPv%u", path,

@@ -4,7 +4,9 @@
  * per collector (its own session, sequence numbers and message size). libfixbuf writes
  * into a buffer in manual mode; every finished message goes to the emit callback, so the
  * transport (file, UDP, TCP, ...) is ours. Also writes RFC 5610 element type records and,
- * for sampled input, the PSAMP selector report (RFC 5476/5477) with the templates.
+ * for sampled input, the sampling reports with the templates: the PSAMP selector report
+ * (RFC 5476/5477) and the interval per observation domain, one options record per
+ * sampling template of the registry.
  */
 #ifndef LABELFLOW_IPFIX_H
 #define LABELFLOW_IPFIX_H
@@ -35,7 +37,7 @@ struct ipfix_config {
 	bool rfc5610;		/* send information element type records for our elements */
 	bool biflow; /* records are biflows: use the registry's biflow templates (RFC 5103) */
 	uint32_t sampling_interval; /* N > 1: 1-in-N count-based packet sampling upstream; the
-				       template set carries the selector report. 0 or 1: none */
+				       template set carries the sampling reports. 0 or 1: none */
 };
 
 struct ipfix_encoder;
@@ -52,8 +54,8 @@ void ipfix_encoder_free(struct ipfix_encoder *enc);
 
 /*
  * Emit the template set, after flushing pending data: RFC 5610 records, the flow
- * templates of the configured kind, and with sampling the selector report options
- * template and its one record. Returns 0 or -errno.
+ * templates of the configured kind, and with sampling every sampling options template,
+ * then one record for each (in the registry's order). Returns 0 or -errno.
  */
 int ipfix_encoder_templates(struct ipfix_encoder *enc, uint64_t now_ms);
 /*

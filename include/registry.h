@@ -25,7 +25,8 @@
 enum registry_kind {
 	REGISTRY_UNIFLOW = 0, /* flow records, one direction ("uniflow", the default) */
 	REGISTRY_BIFLOW,      /* RFC 5103 biflow records ("biflow"; flow.biflow) */
-	REGISTRY_SAMPLING,    /* options template of the PSAMP selector report ("sampling") */
+	REGISTRY_SAMPLING,    /* options template of a sampling report ("sampling"): the PSAMP
+				 selector report, or the interval of the observation domain */
 	REGISTRY_KIND_COUNT,
 };
 
@@ -55,9 +56,9 @@ struct registry {
  * Load the XML element file and the template definitions; pen 0 keeps the file's PEN.
  * Every element a template names must exist; every enterprise element ID must be below
  * 16384; template IDs unique, >= 256 and not REGISTRY_TYPE_TEMPLATE_ID; at most one
- * template per kind and IP version (one sampling template, with a scope of 1..n
- * elements). On failure returns NULL and writes a message with the file name (and line,
- * where the parser gives one) into errbuf.
+ * flow template per kind and IP version; any number of sampling templates, each with a
+ * scope of 1..n elements. On failure returns NULL and writes a message with the file name
+ * (and line, where the parser gives one) into errbuf.
  */
 struct registry *registry_load(const char *elements_xml, const char *templates_conf, uint32_t pen,
 			       char *errbuf, size_t errbuf_size);
@@ -65,7 +66,10 @@ void registry_free(struct registry *r);
 
 /* The uniflow template for flows of this IP version, or NULL if the definitions have none. */
 const struct registry_template *registry_template_for(const struct registry *r, uint8_t ip_version);
-/* The template of this kind (and IP version; ignored for REGISTRY_SAMPLING), or NULL. */
+/*
+ * The template of this kind (and IP version; ignored for REGISTRY_SAMPLING: the first
+ * sampling template in file order), or NULL. Iterate templates[] for every sampling one.
+ */
 const struct registry_template *registry_template_find(const struct registry *r,
 						       enum registry_kind kind, uint8_t ip_version);
 /* "uniflow", "biflow", "sampling"; "unknown" out of range. */

@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: Apache-2.0
-# Biflows (RFC 5103), 1-in-N packet sampling with its PSAMP selector report, and flow
+# Biflows (RFC 5103), 1-in-N packet sampling with its two reports (PSAMP selector report,
+# interval per observation domain), and flow
 # selection rules, each run offline on generated or bundled captures and read back with
 # ipfixDump (and nfdump for biflows). Every count is compared with ground truth exactly:
 # the generator's truth, the sampler's arithmetic, or an unselected run of the same input.
@@ -130,20 +131,31 @@ expect_eq "sampling.selected = ceil(frames / 10)" "$(kv sampling.selected "$T/sa
 expect_eq "decode.frames (only sampled ones)" "$(kv decode.frames "$T/samp.stats")" "$want"
 expect_eq "flow.packets" "$(kv flow.packets "$T/samp.stats")" "$want"
 expect_eq "export.packets (not scaled)" "$(kv export.packets "$T/samp.stats")" "$want"
+# Every message header carries the one observation domain.
+odid=$(awk -F'observation domain id: *' 'NF > 1 { print $2 + 0 }' "$T/samp.dump" | sort -u)
+[ -n "$odid" ] && [ "$(echo "$odid" | wc -l)" = 1 ] || fail "observation domains: '$odid'"
 py samp '
 flows = [r for r in recs if r["#tid"] in (256, 257)]
 rep = [r for r in recs if r["#tid"] == 260]
+dom = [r for r in recs if r["#tid"] == 261]
 assert len(rep) == 1, ("one selector report in a file", len(rep))
+assert len(dom) == 1, ("one interval report in a file", len(dom))
 want = {"selectorId": "1", "selectorAlgorithm": "1", "samplingPacketInterval": "1",
         "samplingPacketSpace": "9", "samplingAlgorithm": "1", "samplingInterval": "10"}
 got = {k: rep[0].get(k) for k in want}
 assert got == want, got
-assert len(flows) + 1 == len(recs)
+# The interval of the whole observation domain: the domain of the file messages.
+want = {"observationDomainId": "'"$odid"'",
+        "samplingInterval": "10"}
+got = {k: dom[0].get(k) for k in dom[0] if k != "#tid"}
+assert got == want, got
+assert len(flows) + 2 == len(recs)
 print(sum(int(r["packetDeltaCount"]) for r in flows))
-' >"$T/samp.sum" || fail "sampling: selector report (see above)"
+' >"$T/samp.sum" || fail "sampling: sampling reports (see above)"
 expect_eq "sampled packets on the wire" "$(cat "$T/samp.sum")" "$want"
 grep -q 'tid: *260 .*scope: *1' "$T/samp.dump" || fail "no options template 260 with scope 1"
-echo "ok: the selector report says systematic count-based 1 in 10"
+grep -q 'tid: *261 .*scope: *1' "$T/samp.dump" || fail "no options template 261 with scope 1"
+echo "ok: the selector report says systematic count-based 1 in 10, template 261 says 10"
 
 # Sampling and biflows together: forward + reverse is still every sampled packet.
 run sampbi 'flow: { sampling_interval = 7; biflow = true; };' "$T/plain.pcap"
@@ -156,7 +168,7 @@ grep -q 'samplingPacketSpace : 6' "$T/sampbi.dump" || fail "1-in-7: samplingPack
 # Interval 1 is no sampling: no selector report, every packet.
 run samp1 'flow: { sampling_interval = 1; };' "$T/plain.pcap"
 expect_eq "interval 1: flow.packets" "$(kv flow.packets "$T/samp1.stats")" "$frames"
-! grep -q 'tid: *260 ' "$T/samp1.dump" || fail "interval 1 sent a selector report"
+! grep -Eq 'tid: *26[01] ' "$T/samp1.dump" || fail "interval 1 sent a sampling report"
 
 # ---------------------------------------------------------------- selection
 # The sample capture, labelled from its inventory: once unselected (the reference), then

@@ -3,24 +3,29 @@
 # nfdump's collector: labelflowd exports over UDP to nfcapd on loopback; nfdump reads the
 # standard fields back. Packet and octet totals equal the capture's ground truth exactly,
 # and a known flow of the sample capture shows its addresses, ports, protocol and counts.
+# With 1-in-N sampling nfdump scales every record by N (from options template 261): its
+# totals are N times those of the frames the sampler took.
 . "$top_srcdir/tests/e2e/lib.sh"
-need nfcapd nfdump
+need nfcapd nfdump python3
 
-# collect NAME PCAP: export PCAP over UDP to a fresh nfcapd; leaves CSV in $T/NAME.csv.
+# collect NAME PCAP [ARGS...]: export PCAP over UDP to a fresh nfcapd (ARGS go to
+# labelflowd); leaves CSV in $T/NAME.csv and port in $port.
 collect() {
+	name=$1 pcap=$2
+	shift 2
 	port=$(free_port udp)
-	mkdir -p "$T/$1"
-	bg nfcapd -b 127.0.0.1 -p "$port" -w "$T/$1" -B 16777216 -t 3600
+	mkdir -p "$T/$name"
+	bg nfcapd -b 127.0.0.1 -p "$port" -w "$T/$name" -B 16777216 -t 3600
 	pid=$LF_LAST_PID
 	# nfcapd binds before it logs; wait until the port is taken.
 	wait_for 10 sh -c "grep -q ':$(printf %04X "$port") ' /proc/net/udp" ||
 		fail "nfcapd did not start"
-	"$LABELFLOWD" -r "$2" -e "udp:127.0.0.1:$port" --stats-file "$T/$1.stats" \
-		--log-level warn
+	"$LABELFLOWD" -r "$pcap" -e "udp:127.0.0.1:$port" --stats-file "$T/$name.stats" \
+		--log-level warn "$@"
 	sleep 0.5 # the last datagrams are in nfcapd's socket buffer
 	kill -TERM "$pid"
 	wait "$pid" || true
-	nfdump -R "$T/$1" -o csv >"$T/$1.csv"
+	nfdump -R "$T/$name" -o csv >"$T/$name.csv"
 }
 
 # column NAME CSV: sum of the named column over the data rows of nfdump's CSV.
@@ -44,3 +49,62 @@ expect_eq "sample octets" "$(column_sum ibyt "$T/sample.csv")" 20820
 grep -q ',10.244.0.12,10.244.0.30,46210,6379,TCP,...AP.SF,0,0,9,443,' "$T/sample.csv" ||
 	{ grep 46210 "$T/sample.csv"; fail "cart -> redis flow not decoded as expected"; }
 echo "ok: nfdump shows the cart -> redis flow with its standard fields"
+
+# ---------------------------------------------------------------- sampling
+# 1 in 10 of a plain IPv4 capture (every frame an IP packet), the template set (with both
+# sampling reports) resent every 10 messages. Truth: the sampler takes frames 1, 11,
+# 21, ..., so packets = ceil(frames / 10) and octets = the IP lengths of exactly those
+# frames, read from the capture here; nfdump multiplies both by 10.
+N=10
+"$LF_MKPCAP" -o "$T/plain.pcap" --truth "$T/plain.truth" --packets 20003 --flows 400 \
+	--seed 5 >/dev/null
+frames=$(kv frames "$T/plain.truth")
+expect_eq "plain capture: every frame an IPv4 packet" "$(kv ipv4_packets "$T/plain.truth")" \
+	"$frames"
+expect_eq "plain capture: Ethernet, untagged" \
+	"$(kv linktype "$T/plain.truth") $(kv vlan_frames "$T/plain.truth")" "1 0"
+# Frames and IP octets of the whole capture, then of every Nth frame from the first (the
+# IPv4 total length behind the 14-byte Ethernet header).
+python3 - "$T/plain.pcap" "$N" >"$T/plain.sampled" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+n = int(sys.argv[2])
+end = "<" if struct.unpack("<I", data[:4])[0] in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+off, i, all_f, all_o, sel_f, sel_o = 24, 0, 0, 0, 0, 0
+while off < len(data):
+    incl = struct.unpack(end + "I", data[off + 8:off + 12])[0]
+    ip_len = struct.unpack("!H", data[off + 16 + 16:off + 16 + 18])[0]
+    all_f, all_o = all_f + 1, all_o + ip_len
+    if i % n == 0:
+        sel_f, sel_o = sel_f + 1, sel_o + ip_len
+    i, off = i + 1, off + 16 + incl
+print(all_f, all_o, sel_f, sel_o)
+PY
+read -r all_f all_o sel_f sel_o <"$T/plain.sampled"
+expect_eq "capture reader agrees with the generator" "$all_f $all_o" \
+	"$frames $(kv ip_octets "$T/plain.truth")"
+expect_eq "sampled frames = ceil(frames / $N)" "$sel_f" $(((frames + N - 1) / N))
+printf 'flow: { sampling_interval = %s; };\nexport: { template_refresh_msgs = 10; };\n' \
+	"$N" >"$T/samp.conf"
+collect samp "$T/plain.pcap" -c "$T/samp.conf"
+st=$T/samp.stats
+tg=target.udp:127.0.0.1:$port
+expect_eq "sampling.selected" "$(kv sampling.selected "$st")" "$sel_f"
+expect_eq "export.packets (sampled, not scaled)" "$(kv export.packets "$st")" "$sel_f"
+expect_eq "export.octets (sampled, not scaled)" "$(kv export.octets "$st")" "$sel_o"
+[ "$(kv "$tg.template_sends" "$st")" -ge 3 ] || fail "sampled IPFIX: templates not refreshed"
+expect_eq "sampled: nfdump packets = $N x sampled" "$(column_sum ipkt "$T/samp.csv")" \
+	$((sel_f * N))
+expect_eq "sampled: nfdump octets = $N x sampled" "$(column_sum ibyt "$T/samp.csv")" \
+	$((sel_o * N))
+expect_eq "sampled: nfdump records" \
+	"$(awk '/^Summary/ { exit } /^[0-9]/ { n++ } END { print n + 0 }' "$T/samp.csv")" \
+	"$(kv export.records "$st")"
+# Every record went through the announced sampler, none unscaled.
+expect_eq "sampled: records flagged sampled" \
+	"$(nfdump -R "$T/samp" -o raw | grep -c 'Flags .*, Sampled$')" "$(kv export.records "$st")"
+# nfdump's sampler table: 1 packet taken, 9 skipped.
+nfdump -E "$(ls "$T"/samp/nfcapd.* | head -1)" >"$T/samp.exporters"
+grep -q 'Generic Sampler: algorithm: 0, packet interval: 1, packet space: 9$' \
+	"$T/samp.exporters" || { cat "$T/samp.exporters"; fail "nfdump has no 1-in-10 sampler"; }
+echo "ok: nfdump scales sampled IPFIX by the reported interval"

@@ -112,7 +112,7 @@ Test(registry, loads_the_shipped_files)
 	cr_assert_eq(r->file_pen, 32473);
 	cr_assert_eq(r->pen, 32473);
 	cr_assert_eq(r->n_enterprise, 2 * ENRICH_DIM_COUNT + 5, "labels and 5 tunnel elements");
-	cr_assert_eq(r->n_templates, 5, "uniflow and biflow per IP version, and sampling");
+	cr_assert_eq(r->n_templates, 6, "uniflow and biflow per IP version, two sampling");
 
 	v4 = registry_template_for(r, 4);
 	v6 = registry_template_for(r, 6);
@@ -159,12 +159,30 @@ Test(registry, loads_the_shipped_files)
 		}
 		cr_assert_eq(n_rev, 5);
 	}
+	/* Two sampling reports: the PSAMP selector report first (what find returns) ... */
 	sampling = registry_template_find(r, REGISTRY_SAMPLING, 0);
 	cr_assert_not_null(sampling);
+	cr_assert_eq(sampling, &r->templates[4]);
 	cr_assert_eq(sampling->id, 260);
 	cr_assert_eq(sampling->ip_version, 0);
 	cr_assert_eq(sampling->scope_count, 1);
+	cr_assert_eq(sampling->n_elements, 6);
 	cr_assert_str_eq(sampling->elements[0], "selectorId");
+	cr_assert_eq(fbInfoModelGetElementByName(r->model, "selectorId")->num, 302);
+	/* ... then the interval per observation domain alone, IEs 149 + 34 (what nfdump reads). */
+	sampling = &r->templates[5];
+	cr_assert_eq(sampling->kind, REGISTRY_SAMPLING);
+	cr_assert_eq(sampling->id, 261);
+	cr_assert_str_eq(sampling->name, "sampling-interval");
+	cr_assert_eq(sampling->ip_version, 0);
+	cr_assert_eq(sampling->scope_count, 1);
+	cr_assert_eq(sampling->n_elements, 2);
+	cr_assert_str_eq(sampling->elements[0], "observationDomainId");
+	cr_assert_str_eq(sampling->elements[1], "samplingInterval");
+	cr_assert_eq(fbInfoModelGetElementByName(r->model, sampling->elements[0])->num, 149);
+	cr_assert_eq(fbInfoModelGetElementByName(r->model, sampling->elements[0])->len, 4);
+	cr_assert_eq(fbInfoModelGetElementByName(r->model, sampling->elements[1])->num, 34);
+	cr_assert_eq(fbInfoModelGetElementByName(r->model, sampling->elements[1])->len, 4);
 	cr_assert_null(registry_template_find(r, REGISTRY_SAMPLING + 1, 4));
 	cr_assert_str_eq(registry_kind_name(REGISTRY_BIFLOW), "biflow");
 	cr_assert_str_eq(registry_kind_name(REGISTRY_KIND_COUNT), "unknown");
@@ -387,9 +405,9 @@ Test(registry, template_kinds_and_their_rules)
 		 "a sampling template has no ip_version"},
 		{"{ name = \"s1\"; kind = \"sampling\"; id = 300; scope = 1;"
 		 "  elements = [ \"selectorId\" ]; },"
-		 "{ name = \"s2\"; kind = \"sampling\"; id = 301; scope = 1;"
-		 "  elements = [ \"selectorId\" ]; }",
-		 "'s1' is already the sampling template"},
+		 "{ name = \"s2\"; kind = \"sampling\"; id = 300; scope = 1;"
+		 "  elements = [ \"observationDomainId\" ]; }",
+		 "id 300 is already used by 's1'"},
 		{"{ name = \"u\"; id = 300; ip_version = 4; scope = 1; elements = [ \"vlanId\" ]; "
 		 "}",
 		 "only a sampling template has a scope"},
@@ -421,4 +439,39 @@ Test(registry, template_kinds_and_their_rules)
 		cr_assert_null(r, "case %zu loaded", i);
 		cr_assert_not_null(strstr(errbuf, cases[i].error), "case %zu: %s", i, errbuf);
 	}
+}
+
+Test(registry, several_sampling_templates_load_in_file_order)
+{
+	const char *text =
+		"templates = ( { name = \"u\"; id = 300; ip_version = 4;"
+		"  elements = [ \"vlanId\" ]; },"
+		"{ name = \"psamp\"; kind = \"sampling\"; id = 310; scope = 1;"
+		"  elements = [ \"selectorId\", \"samplingPacketSpace\" ]; },"
+		"{ name = \"domain\"; kind = \"sampling\"; id = 311; scope = 1;"
+		"  elements = [ \"observationDomainId\", \"samplingInterval\" ]; },"
+		"{ name = \"third\"; kind = \"sampling\"; id = 305; scope = 2;"
+		"  elements = [ \"observationDomainId\", \"selectorId\", \"samplingInterval\" ]; "
+		"} );\n";
+	static const uint16_t ids[] = {310, 311, 305};
+	struct registry *r = registry_load(elements_path, write_tmp(0, "t.conf", text), 0, errbuf,
+					   sizeof(errbuf));
+	size_t n = 0;
+
+	cr_assert_not_null(r, "%s", errbuf);
+	cr_assert_eq(registry_template_find(r, REGISTRY_SAMPLING, 0)->id, 310, "the first one");
+	for (size_t i = 0; i < r->n_templates; i++) {
+		const struct registry_template *t = &r->templates[i];
+
+		if (t->kind != REGISTRY_SAMPLING)
+			continue;
+		cr_assert_lt(n, 3);
+		cr_assert_eq(t->id, ids[n], "sampling template %zu is %u", n, t->id);
+		cr_assert_eq(t->ip_version, 0);
+		n++;
+	}
+	cr_assert_eq(n, 3);
+	cr_assert_eq(r->templates[3].scope_count, 2);
+	cr_assert_str_eq(r->templates[2].elements[1], "samplingInterval");
+	registry_free(r);
 }
