@@ -38,7 +38,9 @@
 #include "transport.h"
 
 #define MAIN_BATCH_FRAMES 256
-#define MAIN_TICK_MS	  1000
+/* Decoded packets handed to the flow table at once (flowtab_add_burst). */
+#define MAIN_BURST_PKTS 16
+#define MAIN_TICK_MS	1000
 
 struct pipeline {
 	struct conf conf;
@@ -70,7 +72,10 @@ struct pipeline {
 	int sigfd;
 	bool stop;
 	uint64_t capture_clock_ms; /* newest packet time seen: the flow table's clock */
-	uint64_t last_report_ms;   /* wall clock of the last periodic counter report */
+	/* Decoded packets not yet metered; metered before any other flow table call. */
+	struct decode_pkt burst[MAIN_BURST_PKTS];
+	size_t n_burst;
+	uint64_t last_report_ms; /* wall clock of the last periodic counter report */
 };
 
 static uint64_t now_ms(void)
@@ -81,21 +86,41 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Meter the packets decoded so far. Called before every other flow table call. */
+static void meter_burst(struct pipeline *pl)
+{
+	if (pl->n_burst) {
+		flowtab_add_burst(pl->flowtab, pl->burst, pl->n_burst);
+		pl->n_burst = 0;
+	}
+}
+
 static void on_frame(const struct capture_frame *f, void *user)
 {
 	struct pipeline *pl = user;
-	struct decode_pkt pkt;
 
 	if (f->ts_ms > pl->capture_clock_ms)
 		pl->capture_clock_ms = f->ts_ms;
 	if (pl->sampler && !sampler_take(pl->sampler))
 		return; /* counted in the sampler stats */
 	if (!decode_frame(pl->decoder, f->linktype, f->data, f->caplen, f->wirelen, f->ts_ms,
-			  f->ifindex, f->direction, &pkt))
+			  f->ifindex, f->direction, &pl->burst[pl->n_burst]))
 		return;
-	flowtab_add(pl->flowtab, &pkt);
-	if (pl->conf.decode.tunnel_view == DECODE_VIEW_BOTH && decode_outer_view(pl->decoder, &pkt))
-		flowtab_add(pl->flowtab, &pkt);
+	if (++pl->n_burst == MAIN_BURST_PKTS)
+		meter_burst(pl);
+	if (pl->conf.decode.tunnel_view == DECODE_VIEW_BOTH &&
+	    decode_outer_view(pl->decoder, &pl->burst[pl->n_burst]) &&
+	    ++pl->n_burst == MAIN_BURST_PKTS)
+		meter_burst(pl);
+}
+
+/* One capture batch; its packets are metered before anything else touches the table. */
+static int dispatch(struct pipeline *pl)
+{
+	int n = capture_dispatch(pl->cap, MAIN_BATCH_FRAMES, &pl->sink);
+
+	meter_burst(pl);
+	return n;
 }
 
 /* A packet the backend decoded itself (the eBPF backend's map-full fallback). */
@@ -105,6 +130,7 @@ static void on_packet(const struct decode_pkt *pkt, void *user)
 
 	if (pkt->ts_ms > pl->capture_clock_ms)
 		pl->capture_clock_ms = pkt->ts_ms;
+	meter_burst(pl);
 	flowtab_add(pl->flowtab, pkt);
 }
 
@@ -130,6 +156,7 @@ static void on_detach(uint32_t ifindex, void *user)
 	struct pipeline *pl = user;
 
 	pl->detaches++;
+	meter_burst(pl); /* frames the backend handed over while detaching */
 	flowtab_flush_ifindex(pl->flowtab, ifindex, FLOWTAB_END_FORCED);
 	export_set_interface(pl->exporter, ifindex, NULL);
 }
@@ -226,6 +253,7 @@ static void tick(struct pipeline *pl, uint64_t flow_clock_ms)
 				 "and carry no Kubernetes labels",
 				 pl->k8s_unsynced_records);
 	}
+	meter_burst(pl);
 	flowtab_expire(pl->flowtab, flow_clock_ms);
 	if (pl->cap && pl->cap->ops->expire)
 		pl->cap->ops->expire(pl->cap, wall, false, &pl->sink);
@@ -243,7 +271,7 @@ static int run_offline(struct pipeline *pl)
 	int n;
 
 	for (;;) {
-		n = capture_dispatch(pl->cap, MAIN_BATCH_FRAMES, &pl->sink);
+		n = dispatch(pl);
 		if (n < 0)
 			break;
 		/* The flow clock follows the capture; transports and reloads follow the wall. */
@@ -289,7 +317,7 @@ static int run_live(struct pipeline *pl)
 		}
 		/* Drain each round: ring timeouts can leave frames without POLLIN. */
 		do {
-			n = capture_dispatch(pl->cap, MAIN_BATCH_FRAMES, &pl->sink);
+			n = dispatch(pl);
 		} while (n == MAIN_BATCH_FRAMES);
 		if (n < 0) {
 			ret = 1;
@@ -301,7 +329,7 @@ static int run_live(struct pipeline *pl)
 		}
 	}
 	/* Frames still in the rings belong to this run's counts. */
-	while (capture_dispatch(pl->cap, MAIN_BATCH_FRAMES, &pl->sink) > 0)
+	while (dispatch(pl) > 0)
 		;
 	return ret;
 }
@@ -639,6 +667,7 @@ int main(int argc, char **argv)
 	}
 	if (pl.cap && pl.cap->ops->expire)
 		pl.cap->ops->expire(pl.cap, now_ms(), true, &pl.sink);
+	meter_burst(&pl);
 	flowtab_flush(pl.flowtab, FLOWTAB_END_FORCED);
 	export_tick(pl.exporter, now_ms());
 	export_drain(pl.exporter, pl.conf.shutdown_linger_ms);
