@@ -89,3 +89,36 @@ wait_for() {
 ipfix_sum() {
 	ipfixDump --rfc5610 -i "$1" | python3 "$top_srcdir/tests/tools/ipfix-records.py" sum - "$2"
 }
+
+# sampled_truth N: a plain IPv4 capture $T/plain.pcap (truth in $T/plain.truth) and what
+# 1-in-N systematic sampling takes of it, read from the capture itself: sets frames, all_f
+# and all_o (frames and IP octets of the whole capture), sel_f and sel_o (of frames 1,
+# N+1, 2N+1, ...; the IPv4 total length behind the 14-byte Ethernet header).
+sampled_truth() {
+	"$LF_MKPCAP" -o "$T/plain.pcap" --truth "$T/plain.truth" --packets 20003 --flows 400 \
+		--seed 5 >/dev/null || fail "cannot generate the plain capture"
+	frames=$(kv frames "$T/plain.truth")
+	expect_eq "plain capture: every frame an IPv4 packet" \
+		"$(kv ipv4_packets "$T/plain.truth")" "$frames"
+	expect_eq "plain capture: Ethernet, untagged" \
+		"$(kv linktype "$T/plain.truth") $(kv vlan_frames "$T/plain.truth")" "1 0"
+	python3 - "$T/plain.pcap" "$1" >"$T/plain.sampled" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+n = int(sys.argv[2])
+end = "<" if struct.unpack("<I", data[:4])[0] in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+off, i, all_f, all_o, sel_f, sel_o = 24, 0, 0, 0, 0, 0
+while off < len(data):
+    incl = struct.unpack(end + "I", data[off + 8:off + 12])[0]
+    ip_len = struct.unpack("!H", data[off + 16 + 16:off + 16 + 18])[0]
+    all_f, all_o = all_f + 1, all_o + ip_len
+    if i % n == 0:
+        sel_f, sel_o = sel_f + 1, sel_o + ip_len
+    i, off = i + 1, off + 16 + incl
+print(all_f, all_o, sel_f, sel_o)
+PY
+	read -r all_f all_o sel_f sel_o <"$T/plain.sampled"
+	expect_eq "capture reader agrees with the generator" "$all_f $all_o" \
+		"$frames $(kv ip_octets "$T/plain.truth")"
+	expect_eq "sampled frames = ceil(frames / $1)" "$sel_f" $(((frames + $1 - 1) / $1))
+}

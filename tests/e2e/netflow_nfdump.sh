@@ -104,34 +104,7 @@ expect_eq "v5 sequence failures" "$(info 'Sequence failures' "$T/v5.info")" 0
 # lengths of exactly those frames, read from the capture here; nfdump multiplies both by
 # 10 (v9: SAMPLING_INTERVAL in the options record; v5: the header's sampling field).
 N=10
-"$LF_MKPCAP" -o "$T/plain.pcap" --truth "$T/plain.truth" --packets 20003 --flows 400 \
-	--seed 5 >/dev/null
-frames=$(kv frames "$T/plain.truth")
-expect_eq "plain capture: every frame an IPv4 packet" "$(kv ipv4_packets "$T/plain.truth")" \
-	"$frames"
-expect_eq "plain capture: Ethernet, untagged" \
-	"$(kv linktype "$T/plain.truth") $(kv vlan_frames "$T/plain.truth")" "1 0"
-# Frames and IP octets of the whole capture, then of every Nth frame from the first (the
-# IPv4 total length behind the 14-byte Ethernet header).
-python3 - "$T/plain.pcap" "$N" >"$T/plain.sampled" <<'PY'
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-n = int(sys.argv[2])
-end = "<" if struct.unpack("<I", data[:4])[0] in (0xA1B2C3D4, 0xA1B23C4D) else ">"
-off, i, all_f, all_o, sel_f, sel_o = 24, 0, 0, 0, 0, 0
-while off < len(data):
-    incl = struct.unpack(end + "I", data[off + 8:off + 12])[0]
-    ip_len = struct.unpack("!H", data[off + 16 + 16:off + 16 + 18])[0]
-    all_f, all_o = all_f + 1, all_o + ip_len
-    if i % n == 0:
-        sel_f, sel_o = sel_f + 1, sel_o + ip_len
-    i, off = i + 1, off + 16 + incl
-print(all_f, all_o, sel_f, sel_o)
-PY
-read -r all_f all_o sel_f sel_o <"$T/plain.sampled"
-expect_eq "capture reader agrees with the generator" "$all_f $all_o" \
-	"$frames $(kv ip_octets "$T/plain.truth")"
-expect_eq "sampled frames = ceil(frames / $N)" "$sel_f" $(((frames + N - 1) / N))
+sampled_truth "$N"
 start_nfcapd n9
 p9=$PORT pid9=$NFCAPD_PID
 start_nfcapd n5
