@@ -19,6 +19,7 @@
 #include <glib.h>
 #include <jansson.h>
 
+#include "filesig.h"
 #include "inventory.h"
 #include "log.h"
 
@@ -472,39 +473,14 @@ struct enrich_table *inventory_parse_file(const char *path, char *errbuf, size_t
 
 /* ---- the watched source ------------------------------------------------------------- */
 
-/* What identifies one version of the file. */
-struct file_sig {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	int64_t mtime_sec;
-	long mtime_nsec;
-};
-
 struct inventory {
 	struct enrich *e; /* borrowed: must outlive the inventory */
 	char *path;	  /* owned */
 	struct inventory_stats stats;
-	struct file_sig sig; /* of the last load attempt, valid when have_sig */
+	struct filesig sig; /* of the last load attempt, valid when have_sig */
 	bool have_sig;
 	bool missing; /* the file's disappearance has been logged */
 };
-
-static void sig_of(struct file_sig *s, const struct stat *st)
-{
-	memset(s, 0, sizeof(*s));
-	s->dev = st->st_dev;
-	s->ino = st->st_ino;
-	s->size = st->st_size;
-	s->mtime_sec = st->st_mtim.tv_sec;
-	s->mtime_nsec = st->st_mtim.tv_nsec;
-}
-
-static bool sig_eq(const struct file_sig *a, const struct file_sig *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec;
-}
 
 struct inventory *inventory_new(struct enrich *e, const char *path)
 {
@@ -542,7 +518,7 @@ int inventory_reload(struct inventory *inv)
 		return -EINVAL;
 	r = load_file(inv->path, err, sizeof(err), &st, &have_st, &t);
 	if (have_st) {
-		sig_of(&inv->sig, &st);
+		filesig_of(&inv->sig, &st);
 		inv->have_sig = true;
 	}
 	if (r < 0) {
@@ -566,7 +542,7 @@ int inventory_reload(struct inventory *inv)
 
 int inventory_poll(struct inventory *inv)
 {
-	struct file_sig now;
+	struct filesig now;
 	struct stat st;
 	int r;
 
@@ -584,8 +560,8 @@ int inventory_poll(struct inventory *inv)
 		return r;
 	}
 	inv->missing = false;
-	sig_of(&now, &st);
-	if (inv->have_sig && sig_eq(&inv->sig, &now))
+	filesig_of(&now, &st);
+	if (inv->have_sig && filesig_eq(&inv->sig, &now))
 		return 0;
 	/* Remember this version even if loading it fails, so a bad file is reported once. */
 	inv->sig = now;

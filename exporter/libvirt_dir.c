@@ -32,21 +32,6 @@ struct dir_poll_ctx {
 	bool stale;		     /* a file's content was replaced or dropped */
 };
 
-static void sig_of(struct libvirt_dir_sig *s, const struct stat *st)
-{
-	memset(s, 0, sizeof(*s));
-	s->dev = st->st_dev;
-	s->ino = st->st_ino;
-	s->size = st->st_size;
-	s->mtime_sec = st->st_mtim.tv_sec;
-	s->mtime_nsec = st->st_mtim.tv_nsec;
-}
-
-static bool sig_eq(const struct libvirt_dir_sig *a, const struct libvirt_dir_sig *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec;
-}
 /*
  * Read a whole regular file of at most LIBVIRT_MAX_FILE_BYTES. *ret_st describes the file
  * read (valid when *ret_have_st). Returns 0 with *ret_buf (g_free it; NUL-terminated) or
@@ -146,7 +131,7 @@ static void file_load(struct dir_poll_ctx *pc, struct libvirt_dir *dir, struct l
 
 	r = read_file(f->path, &buf, &len, &st, &have_st, err, sizeof(err));
 	if (have_st) {
-		sig_of(&f->sig, &st);
+		filesig_of(&f->sig, &st);
 		f->have_sig = true;
 	}
 	if (r == -ENOENT) /* gone since the scan: the next poll removes it */
@@ -248,7 +233,7 @@ static void dir_scan(struct dir_poll_ctx *pc, struct libvirt_dir *dir)
 static void dir_poll(struct dir_poll_ctx *pc, struct libvirt_dir *dir)
 {
 	char q[LIBVIRT_QUOTE_BYTES + 8];
-	struct libvirt_dir_sig now;
+	struct filesig now;
 	GHashTableIter it;
 	GPtrArray *gone = NULL;
 	struct stat st;
@@ -272,8 +257,8 @@ static void dir_poll(struct dir_poll_ctx *pc, struct libvirt_dir *dir)
 	if (dir->missing)
 		log_info("libvirt: directory '%s' is back", log_quote(dir->path, q, sizeof(q)));
 	dir->missing = false;
-	sig_of(&now, &st);
-	if (!dir->have_sig || !sig_eq(&now, &dir->sig)) {
+	filesig_of(&now, &st);
+	if (!dir->have_sig || !filesig_eq(&now, &dir->sig)) {
 		dir->sig = now;
 		dir->have_sig = true;
 		dir_scan(pc, dir);
@@ -288,8 +273,8 @@ static void dir_poll(struct dir_poll_ctx *pc, struct libvirt_dir *dir)
 			g_ptr_array_add(gone, g_strdup(k));
 			continue;
 		}
-		sig_of(&now, &st);
-		if (f->have_sig && sig_eq(&now, &f->sig))
+		filesig_of(&now, &st);
+		if (f->have_sig && filesig_eq(&now, &f->sig))
 			continue;
 		f->sig = now; /* so a bad version is reported once, even if it cannot be opened */
 		f->have_sig = true;

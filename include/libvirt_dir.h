@@ -13,22 +13,14 @@
 
 #include <glib.h>
 
+#include "filesig.h"
 #include "libvirt.h"
 #include "libvirt_domain.h"
-
-/* What identifies one version of a file or directory. */
-struct libvirt_dir_sig {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	int64_t mtime_sec;
-	long mtime_nsec;
-};
 
 /* One watched file and the last good version of what it says. */
 struct libvirt_dir_file {
 	char *path; /* owned */
-	struct libvirt_dir_sig sig;
+	struct filesig sig;
 	bool have_sig; /* sig is of the last load attempt: a bad version is reported once */
 	bool seen;     /* listed by the last directory scan */
 	struct libvirt_domain *dom; /* owned: last good domain (XML files); NULL before one */
@@ -39,7 +31,7 @@ struct libvirt_dir {
 	char *path;	    /* owned */
 	const char *suffix; /* static: ".xml" or ".status" */
 	bool xml;
-	struct libvirt_dir_sig sig;
+	struct filesig sig;
 	bool have_sig;
 	bool missing;	   /* its absence has been logged */
 	bool over_limit;   /* LIBVIRT_MAX_FILES reached in the last scan (logged once) */
