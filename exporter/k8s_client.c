@@ -124,24 +124,24 @@ void k8s_client_log_failure(struct k8s *k, struct k8s_res *r, bool server_wide, 
 		k->logged_outage = true;
 }
 
-void k8s_client_reread_token(struct k8s *k, bool forced)
+bool k8s_client_reread_token(struct k8s *k, bool forced)
 {
 	char err[512];
 	char *tok = NULL;
 
 	if (!k->kc.token_file)
-		return;
+		return false;
 	k->token_read_ms = k8s_client_mono_ms();
 	if (kubeconfig_read_token(k->kc.token_file, &tok, err, sizeof(err)) < 0) {
 		if (!k->logged_token_error || forced)
 			log_warn("kubernetes: %s; keeping the previous token", err);
 		k->logged_token_error = true;
-		return;
+		return false;
 	}
 	k->logged_token_error = false;
 	if (k->token && strcmp(k->token, tok) == 0) {
 		free(tok);
-		return;
+		return false;
 	}
 	free(k->token);
 	k->token = tok;
@@ -149,4 +149,5 @@ void k8s_client_reread_token(struct k8s *k, bool forced)
 	k->token_reads++;
 	pthread_mutex_unlock(&k->lock);
 	log_debug("kubernetes: token file %s changed; using the new token", k->kc.token_file);
+	return true;
 }

@@ -93,10 +93,14 @@ static void http_failure(struct k8s *k, struct k8s_res *r, const char *what, enu
 		pthread_mutex_lock(&k->lock);
 		k->auth_failures++;
 		pthread_mutex_unlock(&k->lock);
-		if (!r->auth_retried && k->kc.token_file) {
-			/* the projected token may have rotated under us: re-read and retry once */
+		/*
+		 * The projected token may have rotated under us: re-read it on every 401, and
+		 * retry at once the first time and whenever the file holds a new token; an
+		 * unchanged token waits out the backoff, and is read again after it.
+		 */
+		if (k->kc.token_file &&
+		    (k8s_client_reread_token(k, !r->auth_retried) || !r->auth_retried)) {
 			r->auth_retried = true;
-			k8s_client_reread_token(k, true);
 			k8s_client_count_error(k, r);
 			k8s_client_schedule_now(r, next);
 			return;

@@ -124,9 +124,11 @@ uint64_t k8s_client_wall_ms(void);
 /* Replace *field (malloc'd) by a copy of value (NULL clears); out of memory keeps the old. */
 void k8s_client_set_str(char **field, const char *value);
 
-/* Re-read the token file (if any); a failure keeps the old token and is logged once (always
- * when forced). */
-void k8s_client_reread_token(struct k8s *k, bool forced);
+/*
+ * Re-read the token file (if any); a failure keeps the old token and is logged once (always
+ * when forced). Returns true when the token changed.
+ */
+bool k8s_client_reread_token(struct k8s *k, bool forced);
 
 /* Wait before the next attempt (next): jittered exponential backoff, at least Retry-After. */
 void k8s_client_backoff(struct k8s *k, struct k8s_res *r, enum k8s_phase next);

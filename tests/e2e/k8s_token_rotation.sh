@@ -9,17 +9,21 @@
 . "$top_srcdir/tests/e2e/k8s_lib.sh"
 k8s_scenario
 
-# rotate N: rotate the token, commit a change while the watches are down, and check that
-# labelflowd came back with the new token, got the change as an event, and relisted nothing.
+# rotate N [FILE-DELAY-MS]: rotate the token (its files written FILE-DELAY-MS later), commit
+# a change while the watches are down, and check that labelflowd came back with the new
+# token, got the change as an event, and relisted nothing.
 rotate() {
 	R0=$(lf_counter kubernetes.relists)
 	E0=$(lf_counter kubernetes.events)
 	A0=$(lf_counter kubernetes.auth_failures)
 	C0=$(k8s_committed)
 	U0=$(k8s_stat 'j["codes"].get("401", 0)')
-	k8s_ctl "{\"op\":\"batch\",\"ops\":[{\"op\":\"rotate-token\",\"token\":\"rotated-$1\"},
+	k8s_ctl "{\"op\":\"batch\",\"ops\":[{\"op\":\"rotate-token\",\"token\":\"rotated-$1\",
+		\"file_delay_ms\":${2:-0}},
 		$(mkobj pod shop "new-$1" "127.0.2.$1" --node node-1 --owner StatefulSet/new \
 		--label app=new | python3 "$K8S_OBJECTS" op add)]}" >/dev/null
+	# With the files late, every 401 re-reads them and the backoff (200 ms doubling)
+	# bounds the wait: the token is in use at most one backoff step after it is written.
 	lf_settle
 	[ "$(k8s_stat 'j["codes"].get("401", 0)')" -gt "$U0" ] ||
 		fail "the old token was not refused"
@@ -48,4 +52,12 @@ grep -q "kubernetes: API server https://127.0.0.1:$K8S_PORT" "$LF_LOG" ||
 	fail "in-cluster: not the server from KUBERNETES_SERVICE_HOST/PORT: $(head -n 5 "$LF_LOG")"
 flow_labelled 40002 127.0.0.2 client-0
 rotate 2
+lf_stop
+
+# 3: the token files lag 3 s behind the server (the first re-read after the 401 still finds
+# the old token): each later 401 reads them again, and the new one is taken up.
+k8s_scenario_conf "token_reread_ms = 3600000;"
+k8s_scenario_start "$K8S_DIR/kubeconfig-tokenfile"
+flow_labelled 40003 127.0.0.2 client-0
+rotate 3 3000
 lf_stop

@@ -60,8 +60,9 @@ clock of the change>, ...} or {"ok": false, "error": "..."} with HTTP 4xx.
         "drop_watches":true}             outage until resume (or duration_ms): 503/429 with
         Retry-After and a Status body, connections reset, or requests held unanswered
   {"op":"resume"}
-  {"op":"rotate-token","token":T|null,"drop_watches":true}   the old token gets 401; the new
-        one is written to DIR/token, DIR/serviceaccount/token and both kubeconfigs
+  {"op":"rotate-token","token":T|null,"drop_watches":true,"file_delay_ms":0}   the old token
+        gets 401; the new one is written to DIR/token, DIR/serviceaccount/token and both
+        kubeconfigs (file_delay_ms later, if given)
   {"op":"set-page-size","max":N,"force":false}  cap LIST pages at N items (0: no cap);
         force also pages LISTs that sent no limit
   {"op":"set","bookmark_interval_ms":N,"split_delay_ms":N,"too_old":"event"|"http"}
@@ -1125,7 +1126,12 @@ class Control:
         elif op == "rotate-token":
             new = cmd.get("token") or "tok-" + uuid.uuid4().hex
             st.tokens = {new}
-            self.files.write_token(new)
+            delay_ms = int(cmd.get("file_delay_ms") or 0)
+            if delay_ms:
+                # the token files lag behind the server, as a slow kubelet's would
+                threading.Timer(delay_ms / 1000.0, self.files.write_token, [new]).start()
+            else:
+                self.files.write_token(new)
             if cmd.get("drop_watches", True):
                 self.flag_watches(None, "clean")
             out["token"] = new
