@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "flowtab.h"
+#include "recsink.h"
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -16,34 +17,11 @@
 #define TCP_PSH 0x08
 #define TCP_ACK 0x10
 
-struct sink {
-	struct flow_record *recs; /* owned, grows as records arrive */
-	size_t n, cap;
-};
-
-static struct sink sink;
-
-static void collect(const struct flow_record *rec, void *user)
-{
-	struct sink *s = user;
-
-	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 64;
-		s->recs = realloc(s->recs, s->cap * sizeof(*s->recs));
-		cr_assert_not_null(s->recs);
-	}
-	s->recs[s->n++] = *rec;
-}
-
-static void sink_reset(void)
-{
-	free(sink.recs);
-	memset(&sink, 0, sizeof(sink));
-}
+static struct recsink sink;
 
 static void teardown(void)
 {
-	sink_reset();
+	recsink_reset(&sink);
 }
 
 TestSuite(flowtab, .fini = teardown);
@@ -55,7 +33,7 @@ static struct flowtab *mk(uint32_t max_flows, uint32_t idle_ms, uint32_t active_
 		.idle_timeout_ms = idle_ms,
 		.active_timeout_ms = active_ms,
 	};
-	struct flowtab *ft = flowtab_new(&c, collect, &sink);
+	struct flowtab *ft = flowtab_new(&c, recsink_collect, &sink);
 
 	cr_assert_not_null(ft);
 	return ft;
@@ -500,7 +478,7 @@ Test(flowtab, full_cache_evicts_least_recently_seen)
 	cr_assert_eq(rec_id(&sink.recs[1]), 3);
 	cr_assert_eq(st->evictions, 2);
 
-	sink_reset();
+	recsink_reset(&sink);
 	flowtab_flush(ft, FLOWTAB_END_FORCED);
 	cr_assert_eq(sink.n, 3);
 	cr_assert_not_null(find(1));
@@ -641,21 +619,21 @@ Test(flowtab, invalid_config_returns_null)
 	struct flowtab_config c;
 	struct flowtab *ft;
 
-	cr_assert_null(flowtab_new(NULL, collect, &sink));
+	cr_assert_null(flowtab_new(NULL, recsink_collect, &sink));
 	cr_assert_null(flowtab_new(&ok, NULL, &sink));
 	c = ok;
 	c.max_flows = 0;
-	cr_assert_null(flowtab_new(&c, collect, &sink));
+	cr_assert_null(flowtab_new(&c, recsink_collect, &sink));
 	c = ok;
 	c.max_flows = (1u << 30) + 1;
-	cr_assert_null(flowtab_new(&c, collect, &sink));
+	cr_assert_null(flowtab_new(&c, recsink_collect, &sink));
 	c = ok;
 	c.idle_timeout_ms = 0;
-	cr_assert_null(flowtab_new(&c, collect, &sink));
+	cr_assert_null(flowtab_new(&c, recsink_collect, &sink));
 	c = ok;
 	c.active_timeout_ms = 0;
-	cr_assert_null(flowtab_new(&c, collect, &sink));
-	ft = flowtab_new(&ok, collect, &sink);
+	cr_assert_null(flowtab_new(&c, recsink_collect, &sink));
+	ft = flowtab_new(&ok, recsink_collect, &sink);
 	cr_assert_not_null(ft);
 	flowtab_free(ft);
 }
@@ -776,7 +754,7 @@ static struct flowtab *mkb(uint32_t max_flows, uint32_t idle_ms, uint32_t active
 		.active_timeout_ms = active_ms,
 		.biflow = true,
 	};
-	struct flowtab *ft = flowtab_new(&c, collect, &sink);
+	struct flowtab *ft = flowtab_new(&c, recsink_collect, &sink);
 
 	cr_assert_not_null(ft);
 	return ft;

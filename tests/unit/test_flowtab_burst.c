@@ -10,43 +10,25 @@
 #include <string.h>
 
 #include "flowtab.h"
+#include "recsink.h"
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
 #define TCP_ACK 0x10
 
-struct sink {
-	struct flow_record *recs; /* owned, grows as records arrive */
-	size_t n, cap;
-};
-
-static struct sink sink_a, sink_b;
-
-static void collect(const struct flow_record *rec, void *user)
-{
-	struct sink *s = user;
-
-	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 64;
-		s->recs = realloc(s->recs, s->cap * sizeof(*s->recs));
-		cr_assert_not_null(s->recs);
-	}
-	s->recs[s->n++] = *rec;
-}
+static struct recsink sink_a, sink_b;
 
 static void teardown(void)
 {
-	free(sink_a.recs);
-	free(sink_b.recs);
-	memset(&sink_a, 0, sizeof(sink_a));
-	memset(&sink_b, 0, sizeof(sink_b));
+	recsink_reset(&sink_a);
+	recsink_reset(&sink_b);
 }
 
 TestSuite(flowtab_burst, .fini = teardown);
 
 static struct flowtab *mk(uint32_t max_flows, uint32_t idle_ms, uint32_t active_ms, bool biflow,
-			  struct sink *s)
+			  struct recsink *s)
 {
 	struct flowtab_config c = {
 		.max_flows = max_flows,
@@ -54,7 +36,7 @@ static struct flowtab *mk(uint32_t max_flows, uint32_t idle_ms, uint32_t active_
 		.active_timeout_ms = active_ms,
 		.biflow = biflow,
 	};
-	struct flowtab *ft = flowtab_new(&c, collect, s);
+	struct flowtab *ft = flowtab_new(&c, recsink_collect, s);
 
 	cr_assert_not_null(ft);
 	return ft;
