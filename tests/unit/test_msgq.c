@@ -27,10 +27,15 @@ static void push(struct msgq *q, int i, bool is_template)
 static int unsent_id(struct msgq *q, size_t i)
 {
 	struct msgq_msg *m = msgq_unsent(q, i);
+	char text[16] = "";
 	int id = -1;
 
-	if (m)
-		cr_assert_eq(sscanf((const char *)m->buf, "m%d", &id), 1);
+	if (m) {
+		/* The message holds its bytes only, no terminating NUL. */
+		cr_assert_lt(m->len, sizeof(text));
+		memcpy(text, m->buf, m->len);
+		cr_assert_eq(sscanf(text, "m%d", &id), 1);
+	}
 	return id;
 }
 
